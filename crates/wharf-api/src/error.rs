@@ -1,0 +1,101 @@
+//! The one place where domain errors become HTTP: status, the Hub's `X-Error-Code` and
+//! `X-Error-Message` headers, and a JSON `{"error": …}` body. Internal details never reach
+//! the client; they are logged once here.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use wharf_core::{Error, ErrorKind};
+
+/// An error on its way out, with optional extra headers (e.g. `X-Repo-Commit` on a missing file).
+#[derive(Debug)]
+pub struct ApiError {
+    pub error: Error,
+    pub headers: HeaderMap,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError { error, headers: HeaderMap::new() }
+    }
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        Error::new(kind, message).into()
+    }
+    pub fn with_header(mut self, name: &'static str, value: &str) -> ApiError {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(HeaderName::from_static(name), v);
+        }
+        self
+    }
+}
+
+/// The status the Hub uses for each kind.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::RepoNotFound | ErrorKind::RevisionNotFound | ErrorKind::EntryNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::GatedRepo | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Header values must be visible ASCII; anything else is replaced so the message survives.
+pub fn header_safe(message: &str) -> HeaderValue {
+    let clean: String = message.chars().take(512).map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
+    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("Error"))
+}
+
+/// Builds the Hub's error response for a status and message.
+pub fn error_response(status: StatusCode, code: Option<&str>, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message });
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Some(code) = code {
+        headers.insert("x-error-code", HeaderValue::from_str(code).unwrap_or_else(|_| HeaderValue::from_static("Error")));
+    }
+    headers.insert("x-error-message", header_safe(message));
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.error.kind;
+        if kind == ErrorKind::Internal {
+            tracing::error!(message = %self.error.message, "request failed with an internal error");
+        }
+        let mut response = error_response(status_of(kind), kind.hub_code(), &self.error.message);
+        if kind == ErrorKind::Unauthorized {
+            response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"wharf\", Basic realm=\"wharf\""));
+        }
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_not_found_has_hub_headers() {
+        let r = ApiError::from(Error::repo_not_found()).into_response();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.headers()["x-error-code"], "RepoNotFound");
+        assert_eq!(r.headers()["x-error-message"], "Repository not found");
+    }
+
+    #[test]
+    fn messages_are_header_safe() {
+        assert_eq!(header_safe("bad\npath é"), "bad?path ?");
+    }
+}

@@ -1,0 +1,71 @@
+//! The HTTP face of Wharf: the Hugging Face Hub's API routes, resolve downloads, the LFS batch
+//! API and git's smart HTTP, wire-compatible with the official client. Handlers are thin: they
+//! extract, call one `wharf_hub::Hub` method, and shape the response.
+
+mod error;
+mod extract;
+mod json;
+mod middleware;
+mod routes;
+
+pub use error::{ApiError, ApiResult};
+
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::sync::Arc;
+use wharf_hub::Hub;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    /// The public origin for URLs in responses; when unset the request's Host is used.
+    pub public_url: Option<String>,
+}
+
+/// Bodies of JSON endpoints stay small; commits carry base64 content and get more room.
+const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
+const COMMIT_BODY_LIMIT: usize = 1024 * 1024 * 1024;
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    use axum::extract::DefaultBodyLimit;
+    use routes::*;
+    let api = Router::new()
+        .route("/api/whoami-v2", get(account::whoami))
+        .route("/api/validate-yaml", post(account::validate_yaml))
+        .route("/api/repos/create", post(repos::create_repo))
+        .route("/api/repos/delete", axum::routing::delete(repos::delete_repo))
+        .route("/api/repos/move", post(repos::move_repo))
+        .route("/api/{kind}", get(listing::list_repos))
+        .route("/api/{kind}/{ns}/{name}", get(repos::repo_info))
+        .route("/api/{kind}/{ns}/{name}/revision/{rev}", get(repos::repo_info_at))
+        .route("/api/{kind}/{ns}/{name}/settings", put(repos::update_settings))
+        .route("/api/{kind}/{ns}/{name}/auth-check", get(repos::auth_check))
+        .route("/api/{kind}/{ns}/{name}/tree/{rev}", get(files::tree_root))
+        .route("/api/{kind}/{ns}/{name}/tree/{rev}/{*path}", get(files::tree_path))
+        .route("/api/{kind}/{ns}/{name}/paths-info/{rev}", post(files::paths_info))
+        .route("/api/{kind}/{ns}/{name}/refs", get(refs::list_refs))
+        .route("/api/{kind}/{ns}/{name}/commits/{rev}", get(refs::list_commits))
+        .route("/api/{kind}/{ns}/{name}/branch/{branch}", post(refs::create_branch).delete(refs::delete_branch))
+        .route("/api/{kind}/{ns}/{name}/tag/{rev}", post(refs::create_tag).delete(refs::delete_tag))
+        .route("/api/{kind}/{ns}/{name}/preupload/{rev}", post(commit::preupload))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    let commit_route = Router::new()
+        .route("/api/{kind}/{ns}/{name}/commit/{rev}", post(commit::create_commit))
+        .layer(DefaultBodyLimit::max(COMMIT_BODY_LIMIT));
+    let transfers = Router::new()
+        .route("/api/lfs/upload/{repo_id}/{oid}/{size}", put(lfs::upload_object))
+        .route("/api/lfs/download/{repo_id}/{oid}/{size}", get(lfs::download_object))
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .merge(api)
+        .merge(commit_route)
+        .merge(transfers)
+        .fallback(repo_paths::dispatch)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(middleware::hub_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}

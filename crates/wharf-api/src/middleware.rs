@@ -1,0 +1,64 @@
+//! Cross-cutting layers: a request id on every response, panics turned into the Hub's error
+//! shape, and a safety net that rewrites any plain-text error (unmatched route, wrong method,
+//! body too large) into `{"error": …}` with `X-Error-Message`.
+
+use crate::error::error_response;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// Echoes the client's trace id (or makes one) as `X-Request-Id`; the client prints it in errors.
+pub async fn request_id(req: Request, next: Next) -> Response {
+    let incoming = req
+        .headers()
+        .get("x-amzn-trace-id")
+        .or_else(|| req.headers().get("x-request-id"))
+        .filter(|v| v.len() <= 128)
+        .cloned();
+    let id = incoming.unwrap_or_else(|| {
+        let mut raw = [0u8; 12];
+        // Request ids need no secrecy: a failing random source leaves zeros, which is harmless.
+        let _ = getrandom::fill(&mut raw);
+        HeaderValue::from_str(&hex::encode(raw)).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    });
+    let mut response = next.run(req).await;
+    response.headers_mut().insert("x-request-id", id);
+    response
+}
+
+/// Rewrites errors that did not come from our own error type.
+pub async fn hub_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key("x-error-message") {
+        return response;
+    }
+    let message = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "Request body too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported content type",
+        s if s.is_server_error() => "Internal error",
+        _ => "Bad request",
+    };
+    let mut rewritten = error_response(status, None, message);
+    for name in ["allow", "www-authenticate"] {
+        if let Some(v) = response.headers().get(name) {
+            rewritten.headers_mut().insert(name, v.clone());
+        }
+    }
+    rewritten
+}
+
+/// A panic in a handler becomes a 500 in the Hub's shape (and is logged), never a dropped connection.
+pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let detail = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    tracing::error!(panic = %detail, "handler panicked");
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, None, "Internal error").into_response()
+}

@@ -1,0 +1,34 @@
+//! Handlers, one module per area of the Hub API.
+
+pub mod account;
+pub mod commit;
+pub mod files;
+pub mod lfs;
+pub mod listing;
+pub mod refs;
+pub mod repo_paths;
+pub mod repos;
+
+use crate::error::{ApiError, ApiResult};
+use wharf_core::{Error, RepoType};
+use wharf_hub::RepoAddress;
+
+/// Path parameters shared by `/api/{kind}/{ns}/{name}/…` routes.
+#[derive(serde::Deserialize)]
+pub struct RepoPath {
+    pub kind: String,
+    pub ns: String,
+    pub name: String,
+}
+
+impl RepoPath {
+    pub fn address(&self) -> ApiResult<RepoAddress> {
+        let t = repo_kind(&self.kind)?;
+        Ok(RepoAddress::new(t, &self.ns, &self.name))
+    }
+}
+
+/// `models` / `datasets` / `spaces`; anything else is an unknown route.
+pub fn repo_kind(kind: &str) -> ApiResult<RepoType> {
+    RepoType::from_plural(kind).ok_or_else(|| ApiError::from(Error::new(wharf_core::ErrorKind::NotFound, "Not found")))
+}

@@ -1,0 +1,211 @@
+//! Paths under a repository's web address, which axum's router cannot express well (optional
+//! `datasets/`/`spaces/` prefix, optional `.git` suffix, free-form file paths):
+//! `/{ns}/{name}/resolve/{rev}/{path}`, the LFS batch/verify/locks API under
+//! `/{ns}/{name}.git/info/lfs/…`, and git's smart HTTP.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{base_url, credentials};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use percent_encoding::percent_decode_str;
+use serde_json::json;
+use wharf_core::{Error, ErrorKind, RepoType};
+use wharf_hub::{BatchRequest, ByteRange, ByteStream, Caller, RepoAddress, VerifyRequest};
+
+/// A repository address and what comes after it.
+struct RepoRequest {
+    addr: RepoAddress,
+    /// The name carried a `.git` suffix.
+    dot_git: bool,
+    /// Remaining raw (still percent-encoded) segments.
+    rest: Vec<String>,
+}
+
+fn decode(seg: &str) -> ApiResult<String> {
+    percent_decode_str(seg).decode_utf8().map(|s| s.into_owned()).map_err(|_| Error::bad_request("Path is not valid UTF-8").into())
+}
+
+fn split_repo_path(path: &str) -> ApiResult<Option<RepoRequest>> {
+    let mut segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let repo_type = match segs.first() {
+        Some(&"datasets") => RepoType::Dataset,
+        Some(&"spaces") => RepoType::Space,
+        _ => RepoType::Model,
+    };
+    if repo_type != RepoType::Model {
+        segs.remove(0);
+    }
+    if segs.len() < 2 {
+        return Ok(None);
+    }
+    let ns = decode(segs[0])?;
+    let mut name = decode(segs[1])?;
+    let dot_git = name.ends_with(".git");
+    if dot_git {
+        name.truncate(name.len() - 4);
+    }
+    let rest = segs[2..].iter().map(|s| s.to_string()).collect();
+    Ok(Some(RepoRequest { addr: RepoAddress::new(repo_type, &ns, &name), dot_git, rest }))
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorKind::NotFound, "Not found")
+}
+
+/// The fallback for every path the router does not know.
+pub async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
+    match route(&s, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route(s: &AppState, req: Request) -> ApiResult<Response> {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/api/") {
+        return Err(not_found());
+    }
+    let Some(rr) = split_repo_path(&path)? else { return Err(not_found()) };
+    let rest: Vec<&str> = rr.rest.iter().map(String::as_str).collect();
+    let method = req.method().clone();
+    match (method, rest.as_slice()) {
+        (Method::GET | Method::HEAD, ["resolve", rev, file @ ..]) if !file.is_empty() && !rr.dot_git => {
+            let rev = decode(rev)?;
+            let file = decode(&file.join("/"))?;
+            resolve(s, req, &rr.addr, &rev, &file).await
+        }
+        (Method::POST, ["info", "lfs", "objects", "batch"]) => lfs_batch(s, req, &rr.addr).await,
+        (Method::POST, ["info", "lfs", "objects", "verify"]) => lfs_verify(s, req, &rr.addr).await,
+        (Method::GET, ["info", "lfs", "locks"]) => Ok(lfs_json(StatusCode::OK, json!({ "locks": [] }))),
+        (Method::POST, ["info", "lfs", "locks", "verify"]) => Ok(lfs_json(StatusCode::OK, json!({ "ours": [], "theirs": [] }))),
+        (_, ["info", "lfs", "locks", ..]) => Ok(locks_not_supported()),
+        _ => Err(not_found()),
+    }
+}
+
+async fn caller_of(s: &AppState, headers: &HeaderMap) -> ApiResult<Caller> {
+    Ok(s.hub.authenticate(&credentials(headers)?).await?)
+}
+
+/// Parses a single `Range: bytes=…`; `Ok(None)` means serve the whole content.
+pub fn parse_range(headers: &HeaderMap, size: u64) -> ApiResult<Option<ByteRange>> {
+    let Some(value) = headers.get(axum::http::header::RANGE).and_then(|v| v.to_str().ok()) else { return Ok(None) };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None); // Several ranges: answering with the whole content is allowed.
+    }
+    let unsatisfiable = || ApiError::new(ErrorKind::RangeNotSatisfiable, "Requested range not satisfiable").with_header("content-range", &format!("bytes */{size}"));
+    let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let range = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
+            if n == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            ByteRange { start: size.saturating_sub(n), end: size - 1 }
+        }
+        (start, end) => {
+            let start: u64 = start.parse().map_err(|_| unsatisfiable())?;
+            let end: u64 = if end.is_empty() { size.saturating_sub(1) } else { end.parse().map_err(|_| unsatisfiable())? };
+            if start >= size || end < start {
+                return Err(unsatisfiable());
+            }
+            ByteRange { start, end: end.min(size - 1) }
+        }
+    };
+    Ok(Some(range))
+}
+
+/// A 200 or 206 streaming response with length and range headers.
+pub fn content_response(stream: ByteStream, size: u64, range: Option<ByteRange>, extra: HeaderMap) -> Response {
+    let (status, length) = match range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start + 1),
+        None => (StatusCode::OK, size),
+    };
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.extend(extra);
+    h.insert("content-length", HeaderValue::from(length));
+    h.insert("accept-ranges", HeaderValue::from_static("bytes"));
+    if let Some(r) = range {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end)) {
+            h.insert("content-range", v);
+        }
+    }
+    if !h.contains_key("content-type") {
+        h.insert("content-type", HeaderValue::from_static("application/octet-stream"));
+    }
+    response
+}
+
+fn header(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// HEAD/GET `/{repo}/resolve/{rev}/{path}` with the headers the client's cache is built on.
+async fn resolve(s: &AppState, req: Request, addr: &RepoAddress, rev: &str, file: &str) -> ApiResult<Response> {
+    let caller = caller_of(s, req.headers()).await?;
+    let (commit, found) = s.hub.resolve_file(&caller, addr, rev, file).await?;
+    let Some(content) = found else {
+        return Err(ApiError::from(Error::entry_not_found(file)).with_header("x-repo-commit", &commit));
+    };
+    let mut extra = HeaderMap::new();
+    extra.insert("x-repo-commit", header(&commit));
+    extra.insert("etag", header(&format!("\"{}\"", content.etag())));
+    if let Some(p) = &content.lfs {
+        extra.insert("x-linked-etag", header(&format!("\"{}\"", p.oid)));
+        extra.insert("x-linked-size", HeaderValue::from(p.size));
+    }
+    let filename = content.path.rsplit('/').next().unwrap_or(&content.path);
+    let encoded = percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    let ascii: String = filename.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    extra.insert("content-disposition", header(&format!("inline; filename*=UTF-8''{encoded}; filename=\"{ascii}\";")));
+    let range = parse_range(req.headers(), content.size)?;
+    if req.method() == Method::HEAD {
+        let empty: ByteStream = futures::stream::empty().boxed();
+        return Ok(content_response(empty, content.size, range, extra));
+    }
+    let stream = s.hub.read_file(&content, range).await?;
+    Ok(content_response(stream, content.size, range, extra))
+}
+
+fn lfs_json(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, axum::Json(body)).into_response();
+    r.headers_mut().insert("content-type", HeaderValue::from_static("application/vnd.git-lfs+json"));
+    r
+}
+
+async fn body_json<T: serde::de::DeserializeOwned>(req: Request) -> ApiResult<T> {
+    let bytes = axum::body::to_bytes(req.into_body(), 16 * 1024 * 1024).await.map_err(|_| Error::bad_request("Request body too large or interrupted"))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::bad_request(format!("Invalid JSON body: {e}")).into())
+}
+
+async fn lfs_batch(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
+    let caller = caller_of(s, req.headers()).await?;
+    let base = base_url(req.headers(), s);
+    let request: BatchRequest = body_json(req).await?;
+    if request.objects.len() > 10_000 {
+        return Err(Error::bad_request("Too many objects in one batch (at most 10000)").into());
+    }
+    let response = s.hub.lfs_batch(&caller, addr, request, &base).await?;
+    let body = serde_json::to_value(&response).map_err(Error::internal)?;
+    Ok(lfs_json(StatusCode::OK, body))
+}
+
+async fn lfs_verify(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
+    let caller = caller_of(s, req.headers()).await?;
+    let v: VerifyRequest = body_json(req).await?;
+    s.hub.lfs_verify(&caller, addr, &v.oid, v.size).await?;
+    Ok(lfs_json(StatusCode::OK, json!({})))
+}
+
+/// git-lfs verifies locks on push: listing and verifying answer "no locks" (so pushes run
+/// without warnings); creating or deleting a lock is refused cleanly.
+fn locks_not_supported() -> Response {
+    lfs_json(StatusCode::NOT_IMPLEMENTED, json!({ "message": "File locking is not supported by this server" }))
+}

@@ -1,0 +1,36 @@
+//! Content-addressed storage of LFS objects. [`BlobStore`] is the seam for a scale-out backend
+//! (S3); [`LocalBlobStore`] keeps objects on local disk. Every put hashes the bytes while they
+//! stream in and publishes the object only when its SHA-256 and size match what was announced:
+//! nothing partial or wrong is ever visible under an object id.
+
+mod local;
+
+pub use local::LocalBlobStore;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use wharf_core::Result;
+
+/// A stream of body chunks, as it comes off the network.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// An inclusive byte range `start..=end` inside an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Where LFS content lives, keyed by its lowercase hex SHA-256.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// The stored size of the object, or None when it is absent.
+    async fn size(&self, oid: &str) -> Result<Option<u64>>;
+    /// Streams `body` into the store. It becomes visible under `oid` only if exactly `size` bytes
+    /// arrived and their SHA-256 is `oid`; otherwise nothing is kept and a `BadRequest` error says
+    /// what differed. Putting an object that already exists re-verifies the body and keeps one copy.
+    async fn put_verified(&self, oid: &str, size: u64, body: ByteStream) -> Result<()>;
+    /// Reads the object, or one range of it. `EntryNotFound` when absent.
+    async fn read(&self, oid: &str, range: Option<ByteRange>) -> Result<ByteStream>;
+}

@@ -1,0 +1,10 @@
+//! Domain types and rules of Wharf: repository identities, paths, roles and the error kinds
+//! every layer speaks. No IO, no async, no HTTP.
+
+pub mod error;
+pub mod lfs_pointer;
+pub mod names;
+pub mod time;
+
+pub use error::{Error, ErrorKind, Result};
+pub use names::{RepoId, RepoType, Role, validate_namespace, validate_repo_name, normalize_repo_path};

@@ -1,0 +1,104 @@
+//! Reading trees and blobs at a commit.
+
+use gix::ObjectId;
+use gix::objs::Kind;
+use gix::objs::tree::{EntryKind as GitEntryKind, EntryMode};
+use wharf_core::lfs_pointer::{LfsPointer, MAX_POINTER_SIZE};
+use wharf_core::{Error, Result};
+
+use crate::odb::{self, internal};
+use crate::{EntryKind, GitRepo, TreeEntry};
+
+impl GitRepo {
+    /// Entries of directory `dir` ("" = root) at `commit`: direct children, or with `recursive`
+    /// every file and directory below, depth-first in git order. None if `dir` is not a directory.
+    pub fn list_tree(&self, commit: &str, dir: &str, recursive: bool) -> Result<Option<Vec<TreeEntry>>> {
+        let repo = self.repo();
+        let Some(parts) = odb::components(dir) else { return Ok(None) };
+        let root = root_tree(&repo, commit)?;
+        let Some((mode, tree)) = odb::lookup_path(&repo, root, &parts)? else { return Ok(None) };
+        if !mode.is_tree() {
+            return Ok(None);
+        }
+        let prefix = parts.join("/");
+        let entries = if recursive { list_recursive(&repo, tree, prefix)? } else { list_children(&repo, tree, &prefix)? };
+        Ok(Some(entries))
+    }
+
+    /// The file or directory at `path` at `commit` ("" is the root directory); None if absent.
+    pub fn entry(&self, commit: &str, path: &str) -> Result<Option<TreeEntry>> {
+        let repo = self.repo();
+        let Some(parts) = odb::components(path) else { return Ok(None) };
+        let root = root_tree(&repo, commit)?;
+        match odb::lookup_path(&repo, root, &parts)? {
+            Some((mode, oid)) => to_entry(&repo, parts.join("/"), mode, oid),
+            None => Ok(None),
+        }
+    }
+
+    /// The whole content of a blob; EntryNotFound if `oid` names no blob.
+    pub fn read_blob(&self, oid: &str) -> Result<Vec<u8>> {
+        let repo = self.repo();
+        let id = odb::parse_full_oid(oid).ok_or_else(|| Error::entry_not_found(oid))?;
+        if odb::kind_of(&repo, id)? != Some(Kind::Blob) {
+            return Err(Error::entry_not_found(oid));
+        }
+        let mut blob = repo.find_blob(id).map_err(internal)?;
+        Ok(blob.take_data())
+    }
+}
+
+fn root_tree(repo: &gix::Repository, commit: &str) -> Result<ObjectId> {
+    let id = odb::commit_id(repo, commit)?;
+    Ok(odb::commit_tree_and_parents(repo, id)?.0)
+}
+
+fn join(prefix: &str, name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") }
+}
+
+fn list_children(repo: &gix::Repository, tree: ObjectId, prefix: &str) -> Result<Vec<TreeEntry>> {
+    let mut out = Vec::new();
+    for e in odb::read_tree(repo, tree)? {
+        if let Some(entry) = to_entry(repo, join(prefix, &e.filename), e.mode, e.oid)? {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// Depth-first with an explicit stack: pushed repositories may nest deeper than our stack allows.
+fn list_recursive(repo: &gix::Repository, tree: ObjectId, prefix: String) -> Result<Vec<TreeEntry>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(prefix, odb::read_tree(repo, tree)?.into_iter())];
+    while let Some((prefix, iter)) = stack.last_mut() {
+        let Some(e) = iter.next() else {
+            stack.pop();
+            continue;
+        };
+        let path = join(prefix, &e.filename);
+        if e.mode.is_tree() {
+            let children = odb::read_tree(repo, e.oid)?;
+            stack.push((path.clone(), children.into_iter()));
+        }
+        if let Some(entry) = to_entry(repo, path, e.mode, e.oid)? {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// Describes one tree entry; None for submodule links, whose commits live in other repositories.
+fn to_entry(repo: &gix::Repository, path: String, mode: EntryMode, oid: ObjectId) -> Result<Option<TreeEntry>> {
+    let oid_hex = oid.to_string();
+    match mode.kind() {
+        GitEntryKind::Tree => Ok(Some(TreeEntry { path, kind: EntryKind::Directory, oid: oid_hex, size: 0, lfs: None })),
+        GitEntryKind::Commit => Ok(None),
+        GitEntryKind::Blob | GitEntryKind::BlobExecutable | GitEntryKind::Link => {
+            let size = repo.find_header(oid).map_err(internal)?.size();
+            let lfs = if size <= MAX_POINTER_SIZE { LfsPointer::parse(&repo.find_blob(oid).map_err(internal)?.data) } else { None };
+            Ok(Some(TreeEntry { path, kind: EntryKind::File, oid: oid_hex, size, lfs }))
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Who is calling, and what they may do. Reading a private repository one may not see fails
+//! exactly like reading a missing one (`RepoNotFound`), so existence never leaks.
+
+use crate::{Hub, RepoAddress, RepoHandle};
+use sha2::{Digest, Sha256};
+use wharf_core::{Error, ErrorKind, Result, Role};
+use wharf_meta::{Account, AccountKind, Repo};
+
+/// What a request presented.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    None,
+    /// A bearer token, or the password of HTTP Basic when it looks like a token.
+    Token(String),
+    /// HTTP Basic with an account password.
+    Password { user: String, password: String },
+}
+
+/// An authenticated (or anonymous) caller.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub user: Option<Account>,
+    /// The scope of the credential: a token's role, or `Write` for a password.
+    pub scope: Option<Role>,
+    pub token_label: Option<String>,
+    /// Organizations the user belongs to, with the user's role.
+    pub orgs: Vec<(Account, Role)>,
+}
+
+/// What an operation needs from a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Read,
+    Write,
+    /// Delete, move, change settings.
+    Admin,
+}
+
+pub(crate) fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Caller {
+    pub fn anonymous() -> Caller {
+        Caller::default()
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.name.as_str())
+    }
+
+    fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.is_admin)
+    }
+
+    /// The caller's role over a namespace: their own name is Admin, an organization gives its role.
+    pub fn role_in_namespace(&self, namespace: &str) -> Option<Role> {
+        let user = self.user.as_ref()?;
+        if user.is_admin || user.name.eq_ignore_ascii_case(namespace) {
+            return Some(Role::Admin);
+        }
+        self.orgs.iter().find(|(org, _)| org.name.eq_ignore_ascii_case(namespace)).map(|(_, role)| *role)
+    }
+
+    /// Namespaces whose private repos this caller may see.
+    pub fn visible_namespaces(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.orgs.iter().map(|(o, _)| o.name.clone()).collect();
+        if let Some(u) = &self.user {
+            names.push(u.name.clone());
+        }
+        names
+    }
+
+    pub fn sees_everything(&self) -> bool {
+        self.is_admin()
+    }
+
+    pub fn can_read(&self, repo: &Repo) -> bool {
+        !repo.private || self.role_in_namespace(&repo.namespace).is_some()
+    }
+
+    /// Whether the credential itself allows writing (a read token never does).
+    pub fn may_write(&self) -> bool {
+        matches!(self.scope, Some(Role::Write | Role::Admin))
+    }
+
+    /// Checks `need` on a namespace (for creating repos in it).
+    pub fn check_namespace(&self, namespace: &str, need: Need) -> Result<()> {
+        if self.user.is_none() {
+            return Err(Error::unauthorized("You must be authenticated to do this"));
+        }
+        if !self.may_write() {
+            return Err(Error::forbidden("This token has read access only; a write token is needed"));
+        }
+        let required = if need == Need::Admin { Role::Admin } else { Role::Write };
+        match self.role_in_namespace(namespace) {
+            Some(role) if role >= required => Ok(()),
+            _ => Err(Error::forbidden(format!("You don't have the rights to write in the namespace '{namespace}'"))),
+        }
+    }
+
+    /// Checks `need` on an existing repo; unreadable repos look missing.
+    pub fn check_repo(&self, repo: &Repo, need: Need) -> Result<()> {
+        if !self.can_read(repo) {
+            return Err(Error::repo_not_found());
+        }
+        match need {
+            Need::Read => Ok(()),
+            Need::Write | Need::Admin => self.check_namespace(&repo.namespace, need),
+        }
+    }
+}
+
+impl Hub {
+    /// Turns credentials into a caller. Bad credentials are an error (`Unauthorized`), never a
+    /// silent downgrade to anonymous.
+    pub async fn authenticate(&self, creds: &Credentials) -> Result<Caller> {
+        let (user, scope, label) = match creds {
+            Credentials::None => return Ok(Caller::anonymous()),
+            Credentials::Token(token) => match self.meta.token_by_hash(&hash_token(token)).await? {
+                Some((tok, user)) => (user, tok.role, Some(tok.label)),
+                None => return Err(invalid_credentials()),
+            },
+            Credentials::Password { user, password } => {
+                let account = self.check_password(user, password).await?;
+                (account, Role::Write, None)
+            }
+        };
+        let orgs = self.meta.orgs_of_user(user.id).await?;
+        Ok(Caller { user: Some(user), scope: Some(scope), token_label: label, orgs })
+    }
+
+    async fn check_password(&self, name: &str, password: &str) -> Result<Account> {
+        let account = self.meta.account_by_name(name).await?.filter(|a| a.kind == AccountKind::User);
+        let Some(account) = account else { return Err(invalid_credentials()) };
+        let Some(hash) = account.password_hash.clone() else { return Err(invalid_credentials()) };
+        let password = password.to_string();
+        let ok = crate::blocking(move || Ok(crate::admin::verify_password(&password, &hash))).await?;
+        if ok { Ok(account) } else { Err(invalid_credentials()) }
+    }
+
+    /// Finds a repository by its current or former name and checks the caller's access.
+    pub async fn repo(&self, caller: &Caller, addr: &RepoAddress, need: Need) -> Result<RepoHandle> {
+        let repo = self.find_repo_row(addr).await?.ok_or_else(Error::repo_not_found)?;
+        caller.check_repo(&repo, need)?;
+        let git = self.git_for(&repo.storage_id).await?;
+        Ok(RepoHandle { repo, git })
+    }
+
+    pub(crate) async fn find_repo_row(&self, addr: &RepoAddress) -> Result<Option<Repo>> {
+        if wharf_core::validate_namespace(&addr.namespace).is_err() || wharf_core::validate_repo_name(&addr.name).is_err() {
+            return Ok(None);
+        }
+        if let Some(r) = self.meta.repo_by_name(addr.repo_type, &addr.namespace, &addr.name).await? {
+            return Ok(Some(r));
+        }
+        self.meta.repo_by_old_name(addr.repo_type, &addr.namespace, &addr.name).await
+    }
+}
+
+fn invalid_credentials() -> Error {
+    Error::new(ErrorKind::Unauthorized, "Invalid credentials in Authorization header")
+}

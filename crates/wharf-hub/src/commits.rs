@@ -1,0 +1,205 @@
+//! Server-side commits (the NDJSON commit endpoint) and the preupload decision that precedes
+//! them. Operations apply in order; the branch moves by compare-and-swap, so a concurrent
+//! commit or git push is never overwritten: one of them gets `PreconditionFailed`.
+
+use crate::access::Need;
+use crate::repos::signature_of;
+use crate::{blocking, Caller, Hub, RepoAddress, RepoHandle};
+use wharf_core::{lfs_pointer::LfsPointer, normalize_repo_path, time::now_ms, Error, Result};
+use wharf_git::{EntryKind, RefExpect, TreeChange};
+use wharf_lfs::LfsRules;
+
+/// Files above this size always go to LFS, whatever `.gitattributes` says.
+const LFS_THRESHOLD: u64 = 10 * 1024 * 1024;
+
+/// The header line of a commit.
+#[derive(Debug, Clone, Default)]
+pub struct CommitHeader {
+    pub summary: String,
+    pub description: String,
+    pub parent_commit: Option<String>,
+}
+
+/// One operation of a commit, in the order given.
+#[derive(Debug, Clone)]
+pub enum CommitOp {
+    File { path: String, content: Vec<u8> },
+    LfsFile { path: String, oid: String, size: Option<i64> },
+    DeletedFile { path: String },
+    DeletedFolder { path: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct CommitOutcome {
+    pub commit_oid: String,
+    /// Set when the commit opened a pull request (`refs/pr/N`).
+    pub pr_num: Option<u64>,
+}
+
+/// One file announced to preupload.
+#[derive(Debug, Clone)]
+pub struct PreuploadFile {
+    pub path: String,
+    pub sample: Vec<u8>,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PreuploadResult {
+    pub path: String,
+    pub lfs: bool,
+    pub should_ignore: bool,
+    /// The current content id at the revision: git blob sha1 for regular files, sha256 for LFS.
+    pub oid: Option<String>,
+}
+
+/// The full ref a commit to `rev` targets: a branch name, `refs/heads/x` or `refs/pr/N`.
+fn target_ref(rev: &str) -> Result<String> {
+    if rev.starts_with("refs/heads/") || rev.starts_with("refs/pr/") {
+        return Ok(rev.to_string());
+    }
+    if rev.starts_with("refs/") || !wharf_git::is_valid_ref_name(rev) {
+        return Err(Error::revision_not_found(rev));
+    }
+    Ok(format!("refs/heads/{rev}"))
+}
+
+/// The sample looks binary when it has a NUL byte or is not UTF-8 (a cut at the end is fine).
+fn looks_binary(sample: &[u8]) -> bool {
+    if sample.contains(&0) {
+        return true;
+    }
+    match std::str::from_utf8(sample) {
+        Ok(_) => false,
+        Err(e) => e.error_len().is_some(),
+    }
+}
+
+fn commit_message(header: &CommitHeader) -> String {
+    let summary = if header.summary.trim().is_empty() { "Commit with Wharf" } else { header.summary.trim() };
+    match header.description.trim() {
+        "" => summary.to_string(),
+        d => format!("{summary}\n\n{d}"),
+    }
+}
+
+impl Hub {
+    async fn branch_head(&self, handle: &RepoHandle, full_ref: &str, rev: &str) -> Result<String> {
+        let git = handle.git.clone();
+        let r = full_ref.to_string();
+        blocking(move || git.ref_target(&r)).await?.ok_or_else(|| Error::revision_not_found(rev))
+    }
+
+    pub async fn preupload(&self, caller: &Caller, addr: &RepoAddress, rev: &str, files: Vec<PreuploadFile>) -> Result<Vec<PreuploadResult>> {
+        let handle = self.repo(caller, addr, Need::Write).await?;
+        let head = self.branch_head(&handle, &target_ref(rev)?, rev).await?;
+        let git = handle.git.clone();
+        blocking(move || {
+            let rules = match git.entry(&head, ".gitattributes")? {
+                Some(e) if e.kind == EntryKind::File => LfsRules::parse(&String::from_utf8_lossy(&git.read_blob(&e.oid)?)),
+                _ => LfsRules::parse(""),
+            };
+            let mut out = Vec::with_capacity(files.len());
+            for f in files {
+                let lfs = f.size > 0 && (rules.is_lfs(&f.path) || f.size > LFS_THRESHOLD || looks_binary(&f.sample));
+                let current = match normalize_repo_path(&f.path) {
+                    Ok(p) => git.entry(&head, &p)?,
+                    Err(_) => None,
+                };
+                let oid = current.filter(|e| e.kind == EntryKind::File).map(|e| match e.lfs {
+                    Some(p) => p.oid,
+                    None => e.oid,
+                });
+                out.push(PreuploadResult { path: f.path, lfs, should_ignore: false, oid });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Turns operations into tree changes, checking paths and that LFS objects belong to the repo.
+    async fn plan_changes(&self, handle: &RepoHandle, ops: Vec<CommitOp>) -> Result<Vec<TreeChange>> {
+        let mut changes = Vec::with_capacity(ops.len());
+        for op in ops {
+            changes.push(match op {
+                CommitOp::File { path, content } => TreeChange::Upsert { path: normalize_repo_path(&path)?, data: content },
+                CommitOp::LfsFile { path, oid, size } => {
+                    let path = normalize_repo_path(&path)?;
+                    let stored = self.meta.repo_lfs_object(handle.repo.id, &oid).await?;
+                    let Some(stored) = stored else {
+                        return Err(Error::bad_request(format!("LFS object {oid} for '{path}' was not uploaded to this repository")));
+                    };
+                    if size.is_some_and(|s| s != stored) {
+                        return Err(Error::bad_request(format!("LFS object {oid} has size {stored}, not {}", size.unwrap_or_default())));
+                    }
+                    let pointer = LfsPointer { oid, size: stored as u64 };
+                    TreeChange::Upsert { path, data: pointer.to_text().into_bytes() }
+                }
+                CommitOp::DeletedFile { path } => TreeChange::Delete { path: normalize_repo_path(&path)? },
+                CommitOp::DeletedFolder { path } => TreeChange::DeleteFolder { path: normalize_repo_path(&path)? },
+            });
+        }
+        Ok(changes)
+    }
+
+    /// Commits `ops` on `rev` (or on a new pull request opened from it).
+    pub async fn commit(&self, caller: &Caller, addr: &RepoAddress, rev: &str, header: CommitHeader, ops: Vec<CommitOp>, create_pr: bool) -> Result<CommitOutcome> {
+        let handle = self.repo(caller, addr, Need::Write).await?;
+        let changes = self.plan_changes(&handle, ops).await?;
+        let branch = target_ref(rev)?;
+        let lock = self.write_lock(handle.repo.id);
+        let _guard = lock.lock().await;
+        let head = self.branch_head(&handle, &branch, rev).await?;
+        if header.parent_commit.as_ref().is_some_and(|p| !p.eq_ignore_ascii_case(&head)) {
+            return Err(Error::stale_parent());
+        }
+        let (target, pr_num) = if create_pr { self.open_pr_ref(&handle, &head).await? } else { (branch, None) };
+        let git = handle.git.clone();
+        let author = signature_of(caller);
+        let message = commit_message(&header);
+        let t = target.clone();
+        let sha = blocking(move || git.commit(&t, Some(&head), changes, &author, &message)).await?;
+        if target == "refs/heads/main" {
+            self.index_main(&handle.repo, sha.clone()).await?;
+        } else {
+            self.meta.record_commit(handle.repo.id, now_ms(), None).await?;
+        }
+        Ok(CommitOutcome { commit_oid: sha, pr_num })
+    }
+
+    /// Creates `refs/pr/N` at `head` with the next free number.
+    async fn open_pr_ref(&self, handle: &RepoHandle, head: &str) -> Result<(String, Option<u64>)> {
+        let git = handle.git.clone();
+        let head = head.to_string();
+        blocking(move || {
+            let refs = git.refs()?;
+            let next = refs.pull_requests.iter().filter_map(|r| r.name.strip_prefix("refs/pr/")?.parse::<u64>().ok()).max().unwrap_or(0) + 1;
+            let full = format!("refs/pr/{next}");
+            git.set_ref(&full, &head, RefExpect::MustNotExist)?;
+            Ok((full, Some(next)))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_for_commits() {
+        assert_eq!(target_ref("main").ok().as_deref(), Some("refs/heads/main"));
+        assert_eq!(target_ref("refs/pr/3").ok().as_deref(), Some("refs/pr/3"));
+        assert!(target_ref("refs/tags/v1").is_err());
+        assert!(target_ref("a..b").is_err());
+    }
+
+    #[test]
+    fn binary_detection() {
+        assert!(!looks_binary(b"hello"));
+        assert!(looks_binary(b"a\0b"));
+        assert!(looks_binary(&[0xff, 0xfe, 0x41]));
+        // A multi-byte character cut by the 512-byte sample is still text.
+        assert!(!looks_binary(&"é".as_bytes()[..1]));
+    }
+}

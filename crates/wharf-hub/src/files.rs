@@ -1,0 +1,168 @@
+//! The read side of files: tree listings, paths-info, and resolving a path at a revision to
+//! bytes (from git for regular files, from the blob store for LFS files).
+
+use crate::access::Need;
+use crate::{blocking, Caller, Hub, RepoAddress, RepoHandle};
+use bytes::Bytes;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use wharf_blob::{ByteRange, ByteStream};
+use wharf_core::{lfs_pointer::LfsPointer, normalize_repo_path, Error, ErrorKind, Result};
+use wharf_git::{CommitInfo, EntryKind, GitRepo, TreeEntry};
+
+/// One page of a tree listing.
+#[derive(Debug, Clone)]
+pub struct TreePage {
+    pub commit: String,
+    pub entries: Vec<TreeEntry>,
+    /// Filled only when expanded.
+    pub last_commits: HashMap<String, CommitInfo>,
+    pub has_more: bool,
+}
+
+/// Where a file's bytes come from.
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    Git { oid: String },
+    Lfs { oid: String },
+}
+
+/// A resolved file, ready to be described in headers and streamed.
+#[derive(Clone)]
+pub struct FileContent {
+    pub commit: String,
+    pub path: String,
+    /// The real size (of the LFS object for LFS files).
+    pub size: u64,
+    /// The git blob id (of the pointer for LFS files).
+    pub blob_oid: String,
+    pub lfs: Option<LfsPointer>,
+    pub source: FileSource,
+    git: Arc<GitRepo>,
+}
+
+impl FileContent {
+    /// The content's identity for caches: git blob sha1, or the LFS sha256.
+    pub fn etag(&self) -> &str {
+        match &self.source {
+            FileSource::Git { oid } | FileSource::Lfs { oid } => oid,
+        }
+    }
+}
+
+/// The file whose downloads are counted, as the Hub does for models.
+const QUERY_FILE: &str = "config.json";
+
+impl Hub {
+    /// Lists `path` ("" = root) at `rev`; `offset`/`limit` page through the entries.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn tree(&self, caller: &Caller, addr: &RepoAddress, rev: &str, path: &str, recursive: bool, expand: bool, offset: usize, limit: usize) -> Result<TreePage> {
+        let handle = self.repo(caller, addr, Need::Read).await?;
+        let commit = self.resolve_revision(&handle, rev).await?;
+        let dir = if path.trim_matches('/').is_empty() { String::new() } else { normalize_repo_path(path)? };
+        let git = handle.git.clone();
+        let (c, d) = (commit.clone(), dir.clone());
+        let all = blocking(move || git.list_tree(&c, &d, recursive)).await?;
+        let all = all.ok_or_else(|| Error::entry_not_found(&dir))?;
+        let has_more = all.len() > offset.saturating_add(limit);
+        let entries: Vec<TreeEntry> = all.into_iter().skip(offset).take(limit).collect();
+        let last_commits = if expand { self.last_commits(&handle, &commit, &entries).await? } else { HashMap::new() };
+        Ok(TreePage { commit, entries, last_commits, has_more })
+    }
+
+    /// The entries for `paths` that exist at `rev`; others are silently left out.
+    pub async fn paths_info(&self, caller: &Caller, addr: &RepoAddress, rev: &str, paths: &[String], expand: bool) -> Result<TreePage> {
+        let handle = self.repo(caller, addr, Need::Read).await?;
+        let commit = self.resolve_revision(&handle, rev).await?;
+        let wanted: Vec<String> = paths.iter().filter_map(|p| normalize_repo_path(p).ok()).collect();
+        let git = handle.git.clone();
+        let c = commit.clone();
+        let entries = blocking(move || {
+            let mut found = Vec::new();
+            for p in &wanted {
+                if let Some(e) = git.entry(&c, p)? {
+                    found.push(e);
+                }
+            }
+            Ok(found)
+        })
+        .await?;
+        let last_commits = if expand { self.last_commits(&handle, &commit, &entries).await? } else { HashMap::new() };
+        Ok(TreePage { commit, entries, last_commits, has_more: false })
+    }
+
+    async fn last_commits(&self, handle: &RepoHandle, commit: &str, entries: &[TreeEntry]) -> Result<HashMap<String, CommitInfo>> {
+        let git = handle.git.clone();
+        let paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let c = commit.to_string();
+        blocking(move || git.last_commits(&c, &paths)).await
+    }
+
+    /// Resolves `path` at `rev`. `Ok((commit, None))` when the file does not exist at that
+    /// commit, so the caller can still report which commit it looked at.
+    pub async fn resolve_file(&self, caller: &Caller, addr: &RepoAddress, rev: &str, path: &str) -> Result<(String, Option<FileContent>)> {
+        let handle = self.repo(caller, addr, Need::Read).await?;
+        let commit = self.resolve_revision(&handle, rev).await?;
+        let Ok(path) = normalize_repo_path(path) else { return Ok((commit, None)) };
+        self.check_gate(caller, &handle)?;
+        let git = handle.git.clone();
+        let (c, p) = (commit.clone(), path.clone());
+        let entry = blocking(move || git.entry(&c, &p)).await?;
+        let Some(entry) = entry.filter(|e| e.kind == EntryKind::File) else { return Ok((commit, None)) };
+        if path == QUERY_FILE {
+            self.meta.add_downloads(handle.repo.id, 1).await?;
+        }
+        let content = self.describe(&handle, commit.clone(), entry).await?;
+        Ok((commit, Some(content)))
+    }
+
+    fn check_gate(&self, caller: &Caller, handle: &RepoHandle) -> Result<()> {
+        if handle.repo.gated.is_none() || caller.role_in_namespace(&handle.repo.namespace).is_some() {
+            return Ok(());
+        }
+        let r = &handle.repo;
+        let message = format!(
+            "Access to {} {}/{} is restricted and you are not in the authorized list.",
+            r.repo_type.as_str(),
+            r.namespace,
+            r.name
+        );
+        Err(Error::new(ErrorKind::GatedRepo, message))
+    }
+
+    async fn describe(&self, handle: &RepoHandle, commit: String, entry: TreeEntry) -> Result<FileContent> {
+        let git = handle.git.clone();
+        // A pointer whose object is missing (never uploaded) is served as the text it is.
+        let lfs = match &entry.lfs {
+            Some(p) if self.blobs.size(&p.oid).await?.is_some() => Some(p.clone()),
+            _ => None,
+        };
+        let (size, source) = match &lfs {
+            Some(p) => (p.size, FileSource::Lfs { oid: p.oid.clone() }),
+            None => (entry.size, FileSource::Git { oid: entry.oid.clone() }),
+        };
+        Ok(FileContent { commit, path: entry.path, size, blob_oid: entry.oid, lfs, source, git })
+    }
+
+    /// Streams a resolved file, or one inclusive range of it.
+    pub async fn read_file(&self, file: &FileContent, range: Option<ByteRange>) -> Result<ByteStream> {
+        match &file.source {
+            FileSource::Lfs { oid } => self.blobs.read(oid, range).await,
+            FileSource::Git { oid } => {
+                let git = file.git.clone();
+                let oid = oid.clone();
+                let data = blocking(move || git.read_blob(&oid)).await?;
+                let bytes = Bytes::from(data);
+                let part = match range {
+                    Some(r) => {
+                        let end = (r.end as usize).saturating_add(1).min(bytes.len());
+                        bytes.slice((r.start as usize).min(end)..end)
+                    }
+                    None => bytes,
+                };
+                Ok(futures::stream::once(async move { Ok(part) }).boxed())
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The use cases of Wharf, and the only place where they are decided: who may see and change
+//! what, how a commit becomes git objects plus indexed metadata, how LFS content is admitted,
+//! how a revision and a path become bytes. It composes the metadata store, the blob store and
+//! git, and knows nothing of HTTP.
+
+mod access;
+mod admin;
+mod cards;
+mod commits;
+mod files;
+mod lfs;
+mod refs;
+mod repos;
+
+pub use access::{Caller, Credentials, Need};
+pub use admin::{NewUser, WhoAmI};
+pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
+pub use files::{FileContent, FileSource, TreePage};
+pub use lfs::{LfsBatchOutcome, UploadTicket};
+pub use refs::CommitPage;
+pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate};
+pub use wharf_blob::{ByteRange, ByteStream};
+pub use wharf_card::{validate_card, Validation};
+pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
+pub use wharf_git::{CommitInfo, EntryKind, RefInfo, Refs, TreeEntry};
+pub use wharf_meta::{Repo, RepoSort};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wharf_blob::{BlobStore, LocalBlobStore};
+use wharf_core::{Error, RepoType, Result};
+use wharf_git::GitRepo;
+use wharf_lfs::Signer;
+use wharf_meta::{MetaStore, SqliteStore};
+
+/// Where the embedded default keeps everything.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub data_dir: PathBuf,
+}
+
+/// The hub: shared by every request.
+pub struct Hub {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    repos_dir: PathBuf,
+    signer: Signer,
+    open_repos: Mutex<HashMap<String, Arc<GitRepo>>>,
+    /// One writer per repository at a time inside this process; git's ref locks cover the rest.
+    write_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A repository the caller has been allowed to use, with its git handle.
+#[derive(Clone)]
+pub struct RepoHandle {
+    pub repo: Repo,
+    pub git: Arc<GitRepo>,
+}
+
+impl Hub {
+    /// Opens the embedded default: SQLite at `{data}/wharf.db`, LFS objects under `{data}/lfs`,
+    /// bare git repos under `{data}/repos`, the URL-signing secret in `{data}/secret.key`.
+    pub async fn open(config: &HubConfig) -> Result<Hub> {
+        let data = &config.data_dir;
+        tokio::fs::create_dir_all(data).await?;
+        let meta = SqliteStore::open(&data.join("wharf.db")).await?;
+        let blobs = LocalBlobStore::open(&data.join("lfs")).await?;
+        let secret = load_or_create_secret(&data.join("secret.key")).await?;
+        let repos_dir = data.join("repos");
+        tokio::fs::create_dir_all(&repos_dir).await?;
+        Ok(Hub::from_parts(Arc::new(meta), Arc::new(blobs), repos_dir, &secret))
+    }
+
+    /// Builds a hub from already opened stores (scale-out backends, tests).
+    pub fn from_parts(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, repos_dir: PathBuf, secret: &[u8]) -> Hub {
+        Hub {
+            meta,
+            blobs,
+            repos_dir,
+            signer: Signer::new(secret),
+            open_repos: Mutex::new(HashMap::new()),
+            write_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn repo_path(&self, storage_id: &str) -> PathBuf {
+        self.repos_dir.join(format!("{storage_id}.git"))
+    }
+
+    /// The on-disk path of a repository's bare git directory (for the smart-HTTP transport).
+    pub fn git_dir(&self, handle: &RepoHandle) -> PathBuf {
+        self.repo_path(&handle.repo.storage_id)
+    }
+
+    async fn git_for(&self, storage_id: &str) -> Result<Arc<GitRepo>> {
+        if let Some(g) = self.open_repos.lock().map_err(Error::internal)?.get(storage_id) {
+            return Ok(g.clone());
+        }
+        let path = self.repo_path(storage_id);
+        let git = Arc::new(blocking(move || GitRepo::open(&path)).await?);
+        self.open_repos.lock().map_err(Error::internal)?.insert(storage_id.to_string(), git.clone());
+        Ok(git)
+    }
+
+    fn forget_git(&self, storage_id: &str) {
+        if let Ok(mut map) = self.open_repos.lock() {
+            map.remove(storage_id);
+        }
+    }
+
+    /// The write lock of one repository.
+    pub fn write_lock(&self, repo_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.write_locks.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        locks.entry(repo_id).or_default().clone()
+    }
+}
+
+/// Runs blocking git work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(Error::internal)?
+}
+
+/// Reads the 32-byte secret, or creates it atomically (temp file, fsync, rename).
+async fn load_or_create_secret(path: &Path) -> Result<Vec<u8>> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(_) => return Err(Error::internal(format!("{} is truncated", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut secret = vec![0u8; 32];
+    getrandom::fill(&mut secret).map_err(Error::internal)?;
+    let tmp = path.with_extension("tmp");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut f = tokio::fs::File::create(&tmp).await?;
+        f.write_all(&secret).await?;
+        f.sync_all().await?;
+    }
+    tokio::fs::rename(&tmp, path).await?;
+    Ok(secret)
+}
+
+/// A type plus `namespace/name`, as the API addresses repositories.
+#[derive(Debug, Clone)]
+pub struct RepoAddress {
+    pub repo_type: RepoType,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl RepoAddress {
+    pub fn new(repo_type: RepoType, namespace: &str, name: &str) -> RepoAddress {
+        RepoAddress { repo_type, namespace: namespace.to_string(), name: name.to_string() }
+    }
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}

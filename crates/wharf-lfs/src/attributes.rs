@@ -1,0 +1,149 @@
+//! Which paths `.gitattributes` sends to LFS (`filter=lfs`), with gitignore-style patterns:
+//! a pattern without `/` matches the file name at any depth; one with `/` is anchored at the
+//! repository root; `**` spans directories. Later lines override earlier ones (`-filter`,
+//! `!filter` or another filter value unset LFS).
+
+use globset::{GlobBuilder, GlobMatcher};
+
+/// The default `.gitattributes` of a new repository, as the Hub writes it.
+pub const DEFAULT_GITATTRIBUTES: &str = "*.7z filter=lfs diff=lfs merge=lfs -text
+*.arrow filter=lfs diff=lfs merge=lfs -text
+*.bin filter=lfs diff=lfs merge=lfs -text
+*.bz2 filter=lfs diff=lfs merge=lfs -text
+*.ckpt filter=lfs diff=lfs merge=lfs -text
+*.ftz filter=lfs diff=lfs merge=lfs -text
+*.gz filter=lfs diff=lfs merge=lfs -text
+*.h5 filter=lfs diff=lfs merge=lfs -text
+*.joblib filter=lfs diff=lfs merge=lfs -text
+*.lfs.* filter=lfs diff=lfs merge=lfs -text
+*.mlmodel filter=lfs diff=lfs merge=lfs -text
+*.model filter=lfs diff=lfs merge=lfs -text
+*.msgpack filter=lfs diff=lfs merge=lfs -text
+*.npy filter=lfs diff=lfs merge=lfs -text
+*.npz filter=lfs diff=lfs merge=lfs -text
+*.onnx filter=lfs diff=lfs merge=lfs -text
+*.ot filter=lfs diff=lfs merge=lfs -text
+*.parquet filter=lfs diff=lfs merge=lfs -text
+*.pb filter=lfs diff=lfs merge=lfs -text
+*.pickle filter=lfs diff=lfs merge=lfs -text
+*.pkl filter=lfs diff=lfs merge=lfs -text
+*.pt filter=lfs diff=lfs merge=lfs -text
+*.pth filter=lfs diff=lfs merge=lfs -text
+*.rar filter=lfs diff=lfs merge=lfs -text
+*.safetensors filter=lfs diff=lfs merge=lfs -text
+saved_model/**/* filter=lfs diff=lfs merge=lfs -text
+*.tar.* filter=lfs diff=lfs merge=lfs -text
+*.tar filter=lfs diff=lfs merge=lfs -text
+*.tflite filter=lfs diff=lfs merge=lfs -text
+*.tgz filter=lfs diff=lfs merge=lfs -text
+*.wasm filter=lfs diff=lfs merge=lfs -text
+*.xz filter=lfs diff=lfs merge=lfs -text
+*.zip filter=lfs diff=lfs merge=lfs -text
+*.zst filter=lfs diff=lfs merge=lfs -text
+*tfevents* filter=lfs diff=lfs merge=lfs -text
+";
+
+/// Extra patterns the Hub adds for dataset repositories (media and data files).
+pub const DATASET_EXTRA_GITATTRIBUTES: &str = "# Audio files - uncompressed
+*.pcm filter=lfs diff=lfs merge=lfs -text
+*.sam filter=lfs diff=lfs merge=lfs -text
+*.raw filter=lfs diff=lfs merge=lfs -text
+# Audio files - compressed
+*.aac filter=lfs diff=lfs merge=lfs -text
+*.flac filter=lfs diff=lfs merge=lfs -text
+*.mp3 filter=lfs diff=lfs merge=lfs -text
+*.ogg filter=lfs diff=lfs merge=lfs -text
+*.wav filter=lfs diff=lfs merge=lfs -text
+# Image files - uncompressed
+*.bmp filter=lfs diff=lfs merge=lfs -text
+*.gif filter=lfs diff=lfs merge=lfs -text
+*.png filter=lfs diff=lfs merge=lfs -text
+*.tiff filter=lfs diff=lfs merge=lfs -text
+# Image files - compressed
+*.jpg filter=lfs diff=lfs merge=lfs -text
+*.jpeg filter=lfs diff=lfs merge=lfs -text
+*.webp filter=lfs diff=lfs merge=lfs -text
+# Video files - compressed
+*.mp4 filter=lfs diff=lfs merge=lfs -text
+*.webm filter=lfs diff=lfs merge=lfs -text
+*.mds filter=lfs diff=lfs merge=lfs -text
+*.lz4 filter=lfs diff=lfs merge=lfs -text
+*.jsonl filter=lfs diff=lfs merge=lfs -text
+";
+
+struct Rule {
+    matcher: GlobMatcher,
+    /// Match against the base name only (pattern had no `/`).
+    basename_only: bool,
+    lfs: bool,
+}
+
+/// Compiled LFS rules of one `.gitattributes` file.
+pub struct LfsRules {
+    rules: Vec<Rule>,
+}
+
+impl LfsRules {
+    /// Parses `.gitattributes` text; lines that don't mention `filter` or can't be compiled are skipped.
+    pub fn parse(text: &str) -> LfsRules {
+        let rules = text.lines().filter_map(parse_line).collect();
+        LfsRules { rules }
+    }
+
+    /// True when the last matching rule for `path` sets `filter=lfs`.
+    pub fn is_lfs(&self, path: &str) -> bool {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        let mut lfs = false;
+        for rule in &self.rules {
+            let candidate = if rule.basename_only { base } else { path };
+            if rule.matcher.is_match(candidate) {
+                lfs = rule.lfs;
+            }
+        }
+        lfs
+    }
+}
+
+fn parse_line(line: &str) -> Option<Rule> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let pattern = parts.next()?;
+    let lfs = parts.fold(None, |acc, attr| match attr {
+        "filter=lfs" => Some(true),
+        a if a.starts_with("filter=") || a == "-filter" || a == "!filter" => Some(false),
+        _ => acc,
+    })?;
+    let basename_only = !pattern.trim_end_matches('/').contains('/');
+    let pattern = pattern.trim_start_matches('/');
+    let matcher = GlobBuilder::new(pattern).literal_separator(true).build().ok()?.compile_matcher();
+    Some(Rule { matcher, basename_only, lfs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rules() {
+        let r = LfsRules::parse(DEFAULT_GITATTRIBUTES);
+        assert!(r.is_lfs("model.safetensors"));
+        assert!(r.is_lfs("sub/dir/pytorch_model.bin"));
+        assert!(r.is_lfs("saved_model/variables/x.data"));
+        assert!(r.is_lfs("runs/events.out.tfevents.123"));
+        assert!(r.is_lfs("a.tar.gz"));
+        assert!(!r.is_lfs("config.json"));
+        assert!(!r.is_lfs("README.md"));
+    }
+
+    #[test]
+    fn later_lines_win_and_anchoring() {
+        let r = LfsRules::parse("*.png filter=lfs\nkeep/*.png -filter\n/top.txt filter=lfs\n");
+        assert!(r.is_lfs("a/b/image.png"));
+        assert!(!r.is_lfs("keep/image.png"));
+        assert!(r.is_lfs("top.txt"));
+        assert!(!r.is_lfs("sub/top.txt"));
+    }
+}

@@ -1,0 +1,885 @@
+//! Tests of [`SqliteStore`] on a temporary database file.
+
+use serde_json::json;
+use tempfile::TempDir;
+use wharf_core::ErrorKind;
+
+use super::*;
+
+type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+async fn store() -> std::result::Result<(TempDir, SqliteStore), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let store = SqliteStore::open(&dir.path().join("db").join("meta.sqlite")).await?;
+    Ok((dir, store))
+}
+
+fn account(name: &str, kind: AccountKind) -> NewAccount {
+    NewAccount {
+        name: name.to_owned(),
+        kind,
+        fullname: format!("{name} full"),
+        email: None,
+        password_hash: None,
+        is_admin: false,
+        created_at: 1_000,
+    }
+}
+
+fn repo(repo_type: RepoType, namespace: &str, name: &str, private: bool) -> NewRepo {
+    NewRepo {
+        storage_id: format!("{}-{namespace}-{name}", repo_type.as_str()).to_lowercase(),
+        repo_type,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        private,
+        created_at: 1_000,
+    }
+}
+
+fn main_state(sha: &str, tags: &[&str]) -> MainState {
+    MainState {
+        sha: sha.to_owned(),
+        card_data: None,
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        pipeline_tag: None,
+        library_name: None,
+    }
+}
+
+fn query(repo_type: RepoType) -> RepoQuery {
+    RepoQuery {
+        repo_type,
+        search: None,
+        author: None,
+        tags: Vec::new(),
+        pipeline_tag: None,
+        visible_namespaces: Vec::new(),
+        see_all: false,
+        sort: RepoSort::Id,
+        descending: false,
+        offset: 0,
+        limit: 100,
+    }
+}
+
+fn names(repos: &[Repo]) -> Vec<String> {
+    repos
+        .iter()
+        .map(|r| format!("{}/{}", r.namespace, r.name))
+        .collect()
+}
+
+async fn count(
+    store: &SqliteStore,
+    sql: &'static str,
+    id: i64,
+) -> std::result::Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(&store.pool)
+        .await
+}
+
+#[tokio::test]
+async fn accounts_are_unique_case_insensitively() -> TestResult {
+    let (_dir, store) = store().await?;
+    let mut new = account("Alice", AccountKind::User);
+    new.email = Some("alice@example.com".into());
+    new.password_hash = Some("$argon2id$v=19$...".into());
+    new.is_admin = true;
+    let alice = store.create_account(new).await?;
+    assert_eq!(alice.name, "Alice");
+
+    // Users and organizations share the namespace.
+    let err = store
+        .create_account(account("alice", AccountKind::Org))
+        .await
+        .err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Conflict));
+    let err = store
+        .create_account(account("ALICE", AccountKind::User))
+        .await
+        .err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Conflict));
+
+    let found = store
+        .account_by_name("aLiCe")
+        .await?
+        .ok_or("alice missing")?;
+    assert_eq!(found.id, alice.id);
+    assert_eq!(found.name, "Alice");
+    assert_eq!(found.kind, AccountKind::User);
+    assert_eq!(found.fullname, "Alice full");
+    assert_eq!(found.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(found.password_hash.as_deref(), Some("$argon2id$v=19$..."));
+    assert!(found.is_admin);
+    assert_eq!(found.created_at, 1_000);
+
+    let by_id = store
+        .account_by_id(alice.id)
+        .await?
+        .ok_or("alice missing")?;
+    assert_eq!(by_id.name, "Alice");
+    assert!(store.account_by_name("bob").await?.is_none());
+    assert!(store.account_by_id(alice.id + 100).await?.is_none());
+
+    let org = store
+        .create_account(account("HuggingFace", AccountKind::Org))
+        .await?;
+    let org = store.account_by_id(org.id).await?.ok_or("org missing")?;
+    assert_eq!(org.kind, AccountKind::Org);
+    assert!(!org.is_admin);
+    assert!(org.email.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn memberships_upsert_and_list() -> TestResult {
+    let (_dir, store) = store().await?;
+    let user = store
+        .create_account(account("alice", AccountKind::User))
+        .await?;
+    let other = store
+        .create_account(account("bob", AccountKind::User))
+        .await?;
+    let zeta = store
+        .create_account(account("zeta", AccountKind::Org))
+        .await?;
+    let beta = store
+        .create_account(account("Beta", AccountKind::Org))
+        .await?;
+    let alpha = store
+        .create_account(account("alpha", AccountKind::Org))
+        .await?;
+
+    assert_eq!(store.role_in_org(zeta.id, user.id).await?, None);
+    store.set_membership(zeta.id, user.id, Role::Read).await?;
+    assert_eq!(store.role_in_org(zeta.id, user.id).await?, Some(Role::Read));
+    store.set_membership(zeta.id, user.id, Role::Admin).await?;
+    assert_eq!(
+        store.role_in_org(zeta.id, user.id).await?,
+        Some(Role::Admin)
+    );
+    store.set_membership(beta.id, user.id, Role::Write).await?;
+    store.set_membership(alpha.id, user.id, Role::Read).await?;
+    store
+        .set_membership(alpha.id, other.id, Role::Admin)
+        .await?;
+
+    let orgs = store.orgs_of_user(user.id).await?;
+    let listed: Vec<(&str, Role)> = orgs.iter().map(|(a, r)| (a.name.as_str(), *r)).collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("alpha", Role::Read),
+            ("Beta", Role::Write),
+            ("zeta", Role::Admin)
+        ]
+    );
+    assert!(orgs.iter().all(|(a, _)| a.kind == AccountKind::Org));
+
+    let orgs = store.orgs_of_user(other.id).await?;
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0].1, Role::Admin);
+    assert!(store.orgs_of_user(zeta.id).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn tokens_create_lookup_revoke() -> TestResult {
+    let (_dir, store) = store().await?;
+    let user = store
+        .create_account(account("alice", AccountKind::User))
+        .await?;
+    let new = NewToken {
+        user_id: user.id,
+        token_hash: "ab".repeat(32),
+        role: Role::Write,
+        label: "laptop".into(),
+        created_at: 5_000,
+    };
+    let token = store.create_token(new.clone()).await?;
+    assert_eq!(token.user_id, user.id);
+    assert_eq!(token.role, Role::Write);
+
+    let err = store.create_token(new.clone()).await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Conflict));
+
+    let (found, owner) = store
+        .token_by_hash(&new.token_hash)
+        .await?
+        .ok_or("token missing")?;
+    assert_eq!(found.id, token.id);
+    assert_eq!(found.role, Role::Write);
+    assert_eq!(found.label, "laptop");
+    assert_eq!(found.created_at, 5_000);
+    assert_eq!(owner.id, user.id);
+    assert_eq!(owner.name, "alice");
+    assert!(store.token_by_hash(&"cd".repeat(32)).await?.is_none());
+
+    assert!(store.revoke_token(&new.token_hash).await?);
+    assert!(store.token_by_hash(&new.token_hash).await?.is_none());
+    assert!(!store.revoke_token(&new.token_hash).await?);
+    assert!(!store.revoke_token("unknown").await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn repos_create_conflict_and_lookup() -> TestResult {
+    let (_dir, store) = store().await?;
+    let created = store
+        .create_repo(repo(RepoType::Model, "Alice", "My-Model", true))
+        .await?;
+    assert_eq!(created.last_modified, 1_000);
+    assert!(created.tags.is_empty());
+
+    let err = store
+        .create_repo(repo(RepoType::Model, "alice", "my-model", false))
+        .await
+        .err();
+    let err = err.ok_or("expected a conflict")?;
+    assert_eq!(err.kind, ErrorKind::Conflict);
+    assert!(err.message.contains("model"), "{}", err.message);
+
+    // Same name, other type: fine.
+    store
+        .create_repo(repo(RepoType::Dataset, "alice", "my-model", false))
+        .await?;
+    // Same storage id: conflict too.
+    let mut dup = repo(RepoType::Space, "alice", "other", false);
+    dup.storage_id = created.storage_id.clone();
+    let err = store.create_repo(dup).await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Conflict));
+
+    let found = store
+        .repo_by_name(RepoType::Model, "ALICE", "my-MODEL")
+        .await?
+        .ok_or("repo missing")?;
+    assert_eq!(found.id, created.id);
+    assert_eq!(
+        (found.namespace.as_str(), found.name.as_str()),
+        ("Alice", "My-Model")
+    );
+    assert!(found.private);
+    assert_eq!(found.gated, None);
+    assert_eq!(found.sha, None);
+    assert_eq!(found.storage_id, created.storage_id);
+    assert!(
+        store
+            .repo_by_name(RepoType::Space, "alice", "my-model")
+            .await?
+            .is_none()
+    );
+
+    let by_id = store.repo_by_id(created.id).await?.ok_or("repo missing")?;
+    assert_eq!(by_id.name, "My-Model");
+    assert!(store.repo_by_id(created.id + 100).await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn repo_flags_and_counters() -> TestResult {
+    let (_dir, store) = store().await?;
+    let r = store
+        .create_repo(repo(RepoType::Model, "alice", "m", false))
+        .await?;
+    store.set_private(r.id, true).await?;
+    store.set_gated(r.id, Some("manual")).await?;
+    store.add_downloads(r.id, 3).await?;
+    store.add_downloads(r.id, 4).await?;
+    let got = store.repo_by_id(r.id).await?.ok_or("missing")?;
+    assert!(got.private);
+    assert_eq!(got.gated.as_deref(), Some("manual"));
+    assert_eq!(got.downloads, 7);
+
+    store.set_gated(r.id, None).await?;
+    store.set_private(r.id, false).await?;
+    let got = store.repo_by_id(r.id).await?.ok_or("missing")?;
+    assert!(!got.private);
+    assert_eq!(got.gated, None);
+
+    let err = store.set_gated(r.id, Some("maybe")).await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::BadRequest));
+    let err = store.set_private(r.id + 1, true).await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::RepoNotFound));
+    let err = store.record_commit(r.id + 1, 5, None).await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::RepoNotFound));
+    let err = store.move_repo(r.id + 1, "a", "b").await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::RepoNotFound));
+    Ok(())
+}
+
+#[tokio::test]
+async fn move_repo_redirects() -> TestResult {
+    let (_dir, store) = store().await?;
+    let r = store
+        .create_repo(repo(RepoType::Model, "alice", "a", false))
+        .await?;
+    let other = store
+        .create_repo(repo(RepoType::Model, "alice", "taken", false))
+        .await?;
+
+    store.move_repo(r.id, "alice", "b").await?;
+    store.move_repo(r.id, "Org", "C").await?;
+    let now = store
+        .repo_by_name(RepoType::Model, "org", "c")
+        .await?
+        .ok_or("missing")?;
+    assert_eq!(
+        (now.id, now.namespace.as_str(), now.name.as_str()),
+        (r.id, "Org", "C")
+    );
+    assert!(
+        store
+            .repo_by_name(RepoType::Model, "alice", "a")
+            .await?
+            .is_none()
+    );
+    for old in ["a", "B"] {
+        let via = store
+            .repo_by_old_name(RepoType::Model, "ALICE", old)
+            .await?
+            .ok_or("no redirect")?;
+        assert_eq!(via.id, r.id);
+    }
+    // Redirects are per type.
+    assert!(
+        store
+            .repo_by_old_name(RepoType::Dataset, "alice", "a")
+            .await?
+            .is_none()
+    );
+
+    // Onto an existing repo: conflict, nothing changes.
+    let err = store.move_repo(r.id, "ALICE", "TAKEN").await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Conflict));
+    let still = store.repo_by_id(r.id).await?.ok_or("missing")?;
+    assert_eq!(still.name, "C");
+    assert!(
+        store
+            .repo_by_old_name(RepoType::Model, "org", "c")
+            .await?
+            .is_none()
+    );
+    assert_eq!(
+        store.repo_by_id(other.id).await?.ok_or("missing")?.name,
+        "taken"
+    );
+
+    // Back onto an old name: that redirect goes, the others stay, and C now redirects.
+    store.move_repo(r.id, "alice", "A").await?;
+    assert!(
+        store
+            .repo_by_old_name(RepoType::Model, "alice", "a")
+            .await?
+            .is_none()
+    );
+    let via_b = store
+        .repo_by_old_name(RepoType::Model, "alice", "b")
+        .await?
+        .ok_or("no b")?;
+    assert_eq!(via_b.id, r.id);
+    let via_c = store
+        .repo_by_old_name(RepoType::Model, "org", "c")
+        .await?
+        .ok_or("no c")?;
+    assert_eq!(via_c.name, "A");
+
+    // A case-only rename leaves no redirect behind.
+    store.move_repo(r.id, "alice", "a").await?;
+    assert!(
+        store
+            .repo_by_old_name(RepoType::Model, "alice", "a")
+            .await?
+            .is_none()
+    );
+    assert_eq!(store.repo_by_id(r.id).await?.ok_or("missing")?.name, "a");
+
+    // A new repo taking an old name removes its redirect.
+    let fresh = store
+        .create_repo(repo(RepoType::Model, "alice", "B", false))
+        .await?;
+    assert!(
+        store
+            .repo_by_old_name(RepoType::Model, "alice", "b")
+            .await?
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .repo_by_name(RepoType::Model, "alice", "b")
+            .await?
+            .ok_or("missing")?
+            .id,
+        fresh.id
+    );
+
+    // Moving a repo onto a name that redirects to another repo takes that name over.
+    store.move_repo(other.id, "org", "c").await?;
+    assert!(
+        store
+            .repo_by_old_name(RepoType::Model, "org", "c")
+            .await?
+            .is_none()
+    );
+    let via_taken = store
+        .repo_by_old_name(RepoType::Model, "alice", "taken")
+        .await?
+        .ok_or("none")?;
+    assert_eq!(via_taken.id, other.id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn delete_repo_cascades() -> TestResult {
+    let (_dir, store) = store().await?;
+    let r = store
+        .create_repo(repo(RepoType::Model, "alice", "a", false))
+        .await?;
+    let keep = store
+        .create_repo(repo(RepoType::Model, "alice", "keep", false))
+        .await?;
+    store
+        .record_commit(r.id, 2_000, Some(main_state("abc", &["x", "y"])))
+        .await?;
+    store
+        .record_commit(keep.id, 2_000, Some(main_state("def", &["x"])))
+        .await?;
+    store.link_lfs_object(r.id, "oid1", 10).await?;
+    store.link_lfs_object(keep.id, "oid1", 10).await?;
+    store.move_repo(r.id, "alice", "b").await?;
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM repo_tags WHERE repo_id = ?",
+            r.id
+        )
+        .await?,
+        2
+    );
+
+    store.delete_repo(r.id).await?;
+    assert!(store.repo_by_id(r.id).await?.is_none());
+    assert!(
+        store
+            .repo_by_old_name(RepoType::Model, "alice", "a")
+            .await?
+            .is_none()
+    );
+    assert_eq!(store.repo_lfs_object(r.id, "oid1").await?, None);
+    for sql in [
+        "SELECT count(*) FROM repo_tags WHERE repo_id = ?",
+        "SELECT count(*) FROM repo_redirects WHERE repo_id = ?",
+        "SELECT count(*) FROM repo_lfs_objects WHERE repo_id = ?",
+    ] {
+        assert_eq!(count(&store, sql, r.id).await?, 0, "{sql}");
+    }
+    // The other repo is untouched.
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM repo_tags WHERE repo_id = ?",
+            keep.id
+        )
+        .await?,
+        1
+    );
+    assert_eq!(store.repo_lfs_object(keep.id, "oid1").await?, Some(10));
+
+    let err = store.delete_repo(r.id).await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::RepoNotFound));
+    // The name is free again.
+    store
+        .create_repo(repo(RepoType::Model, "alice", "B", false))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn record_commit_replaces_card_fields_and_tags() -> TestResult {
+    let (_dir, store) = store().await?;
+    let r = store
+        .create_repo(repo(RepoType::Model, "alice", "a", false))
+        .await?;
+
+    store.record_commit(r.id, 2_000, None).await?;
+    let got = store.repo_by_id(r.id).await?.ok_or("missing")?;
+    assert_eq!(got.last_modified, 2_000);
+    assert_eq!(got.sha, None);
+
+    let mut main = main_state("sha1", &["pytorch", "en", "pytorch"]);
+    main.card_data = Some(json!({"license": "mit", "tags": ["pytorch"], "nested": {"a": [1, 2]}}));
+    main.pipeline_tag = Some("text-classification".into());
+    main.library_name = Some("transformers".into());
+    store.record_commit(r.id, 3_000, Some(main)).await?;
+    let got = store.repo_by_id(r.id).await?.ok_or("missing")?;
+    assert_eq!(got.last_modified, 3_000);
+    assert_eq!(got.sha.as_deref(), Some("sha1"));
+    assert_eq!(
+        got.card_data,
+        Some(json!({"license": "mit", "tags": ["pytorch"], "nested": {"a": [1, 2]}}))
+    );
+    assert_eq!(got.tags, vec!["pytorch", "en", "pytorch"]);
+    assert_eq!(got.pipeline_tag.as_deref(), Some("text-classification"));
+    assert_eq!(got.library_name.as_deref(), Some("transformers"));
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM repo_tags WHERE repo_id = ?",
+            r.id
+        )
+        .await?,
+        2
+    );
+
+    store
+        .record_commit(r.id, 4_000, Some(main_state("sha2", &["jax"])))
+        .await?;
+    let got = store.repo_by_id(r.id).await?.ok_or("missing")?;
+    assert_eq!(got.sha.as_deref(), Some("sha2"));
+    assert_eq!(got.card_data, None);
+    assert_eq!(got.tags, vec!["jax"]);
+    assert_eq!(got.pipeline_tag, None);
+    assert_eq!(got.library_name, None);
+    let mut q = query(RepoType::Model);
+    q.tags = vec!["pytorch".into()];
+    assert!(store.list_repos(&q).await?.is_empty());
+    q.tags = vec!["jax".into()];
+    assert_eq!(store.list_repos(&q).await?.len(), 1);
+
+    // Without `main`, only the time moves.
+    store.record_commit(r.id, 5_000, None).await?;
+    let got = store.repo_by_id(r.id).await?.ok_or("missing")?;
+    assert_eq!(
+        (got.last_modified, got.sha.as_deref()),
+        (5_000, Some("sha2"))
+    );
+    assert_eq!(got.tags, vec!["jax"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn lfs_links_are_idempotent() -> TestResult {
+    let (_dir, store) = store().await?;
+    let a = store
+        .create_repo(repo(RepoType::Model, "alice", "a", false))
+        .await?;
+    let b = store
+        .create_repo(repo(RepoType::Model, "alice", "b", false))
+        .await?;
+    let oid = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    store.link_lfs_object(a.id, oid, 42).await?;
+    store.link_lfs_object(a.id, oid, 42).await?;
+    assert_eq!(store.repo_lfs_object(a.id, oid).await?, Some(42));
+    assert_eq!(store.repo_lfs_object(b.id, oid).await?, None);
+    assert_eq!(store.repo_lfs_object(a.id, "other").await?, None);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM repo_lfs_objects WHERE repo_id = ?",
+            a.id
+        )
+        .await?,
+        1
+    );
+    Ok(())
+}
+
+/// Repos for the listing tests, in id order:
+/// 1 alice/bert-base (public, tags pytorch+en, text-classification, 10 downloads, 1 like)
+/// 2 alice/secret (private, tag pytorch)
+/// 3 Org/GPT_small (public, tags pytorch+jax, text-generation, 30 downloads, 0 likes)
+/// 4 org/private-bert (private, tag en)
+/// 5 bob/100%_data (public, no tags, 20 downloads, 5 likes)
+/// plus alice/bert-base as a dataset.
+async fn listing_fixture(
+    store: &SqliteStore,
+) -> std::result::Result<Vec<i64>, Box<dyn std::error::Error>> {
+    type Spec<'a> = (
+        &'a str,
+        &'a str,
+        bool,
+        &'a [&'a str],
+        Option<&'a str>,
+        i64,
+        i64,
+        i64,
+    );
+    let specs: [Spec<'_>; 5] = [
+        (
+            "alice",
+            "bert-base",
+            false,
+            &["pytorch", "en"],
+            Some("text-classification"),
+            10,
+            1,
+            300,
+        ),
+        ("alice", "secret", true, &["pytorch"], None, 0, 0, 100),
+        (
+            "Org",
+            "GPT_small",
+            false,
+            &["pytorch", "jax"],
+            Some("text-generation"),
+            30,
+            0,
+            500,
+        ),
+        ("org", "private-bert", true, &["en"], None, 0, 2, 200),
+        ("bob", "100%_data", false, &[], None, 20, 5, 400),
+    ];
+    let mut ids = Vec::new();
+    for (i, (ns, name, private, tags, pipeline, downloads, likes, modified)) in
+        specs.into_iter().enumerate()
+    {
+        let mut new = repo(RepoType::Model, ns, name, private);
+        // Creation order differs from id order for the created_at sort.
+        new.created_at = [5, 3, 1, 4, 2][i];
+        let r = store.create_repo(new).await?;
+        let mut main = main_state("sha", tags);
+        main.pipeline_tag = pipeline.map(str::to_owned);
+        store.record_commit(r.id, modified, Some(main)).await?;
+        store.add_downloads(r.id, downloads).await?;
+        sqlx::query("UPDATE repos SET likes = ? WHERE id = ?")
+            .bind(likes)
+            .bind(r.id)
+            .execute(&store.pool)
+            .await?;
+        ids.push(r.id);
+    }
+    store
+        .create_repo(repo(RepoType::Dataset, "alice", "bert-base", false))
+        .await?;
+    Ok(ids)
+}
+
+#[tokio::test]
+async fn list_repos_filters() -> TestResult {
+    let (_dir, store) = store().await?;
+    listing_fixture(&store).await?;
+    let all_public = ["alice/bert-base", "Org/GPT_small", "bob/100%_data"];
+
+    let q = query(RepoType::Model);
+    assert_eq!(names(&store.list_repos(&q).await?), all_public);
+    let datasets = store.list_repos(&query(RepoType::Dataset)).await?;
+    assert_eq!(names(&datasets), ["alice/bert-base"]);
+    assert!(store.list_repos(&query(RepoType::Space)).await?.is_empty());
+
+    let mut q = query(RepoType::Model);
+    q.author = Some("ORG".into());
+    assert_eq!(names(&store.list_repos(&q).await?), ["Org/GPT_small"]);
+    q.see_all = true;
+    assert_eq!(
+        names(&store.list_repos(&q).await?),
+        ["Org/GPT_small", "org/private-bert"]
+    );
+
+    let mut q = query(RepoType::Model);
+    q.search = Some("BERT".into());
+    assert_eq!(names(&store.list_repos(&q).await?), ["alice/bert-base"]);
+    q.search = Some("e/bert".into()); // across the slash
+    assert_eq!(names(&store.list_repos(&q).await?), ["alice/bert-base"]);
+    q.search = Some("%".into()); // literal, not a wildcard
+    assert_eq!(names(&store.list_repos(&q).await?), ["bob/100%_data"]);
+    q.search = Some("_".into());
+    assert_eq!(
+        names(&store.list_repos(&q).await?),
+        ["Org/GPT_small", "bob/100%_data"]
+    );
+    q.search = Some(String::new());
+    assert_eq!(store.list_repos(&q).await?.len(), 3);
+
+    let mut q = query(RepoType::Model);
+    q.tags = vec!["pytorch".into()];
+    assert_eq!(
+        names(&store.list_repos(&q).await?),
+        ["alice/bert-base", "Org/GPT_small"]
+    );
+    q.tags = vec!["pytorch".into(), "en".into()];
+    assert_eq!(names(&store.list_repos(&q).await?), ["alice/bert-base"]);
+    q.tags = vec!["pytorch".into(), "pytorch".into()];
+    assert_eq!(store.list_repos(&q).await?.len(), 2);
+    q.tags = vec!["en".into(), "jax".into()];
+    assert!(store.list_repos(&q).await?.is_empty());
+    q.tags = vec!["PyTorch".into()]; // tags match exactly
+    assert!(store.list_repos(&q).await?.is_empty());
+
+    let mut q = query(RepoType::Model);
+    q.pipeline_tag = Some("text-generation".into());
+    assert_eq!(names(&store.list_repos(&q).await?), ["Org/GPT_small"]);
+
+    // Filters combine.
+    let mut q = query(RepoType::Model);
+    q.search = Some("bert".into());
+    q.tags = vec!["en".into()];
+    q.see_all = true;
+    assert_eq!(
+        names(&store.list_repos(&q).await?),
+        ["alice/bert-base", "org/private-bert"]
+    );
+    q.author = Some("alice".into());
+    assert_eq!(names(&store.list_repos(&q).await?), ["alice/bert-base"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn list_repos_private_visibility() -> TestResult {
+    let (_dir, store) = store().await?;
+    listing_fixture(&store).await?;
+
+    let mut q = query(RepoType::Model);
+    q.visible_namespaces = vec!["ALICE".into()];
+    assert_eq!(
+        names(&store.list_repos(&q).await?),
+        [
+            "alice/bert-base",
+            "alice/secret",
+            "Org/GPT_small",
+            "bob/100%_data"
+        ]
+    );
+    q.visible_namespaces = vec!["alice".into(), "ORG".into()];
+    assert_eq!(store.list_repos(&q).await?.len(), 5);
+    q.visible_namespaces = vec!["bob".into()];
+    assert_eq!(store.list_repos(&q).await?.len(), 3);
+    q.visible_namespaces = Vec::new();
+    q.see_all = true;
+    assert_eq!(store.list_repos(&q).await?.len(), 5);
+    // A private repo of a visible namespace still obeys the other filters.
+    let mut q = query(RepoType::Model);
+    q.visible_namespaces = vec!["alice".into()];
+    q.tags = vec!["pytorch".into()];
+    q.author = Some("alice".into());
+    assert_eq!(
+        names(&store.list_repos(&q).await?),
+        ["alice/bert-base", "alice/secret"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn list_repos_sorting_and_paging() -> TestResult {
+    let (_dir, store) = store().await?;
+    let ids = listing_fixture(&store).await?;
+    let mut q = query(RepoType::Model);
+    q.see_all = true;
+
+    let list_ids = |repos: Vec<Repo>| repos.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let by = |order: &[usize]| order.iter().map(|&i| ids[i]).collect::<Vec<_>>();
+
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[0, 1, 2, 3, 4]));
+    q.descending = true;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[4, 3, 2, 1, 0]));
+
+    q.sort = RepoSort::LastModified; // 300, 100, 500, 200, 400
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[2, 4, 0, 3, 1]));
+    q.descending = false;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[1, 3, 0, 4, 2]));
+
+    q.sort = RepoSort::CreatedAt; // 5, 3, 1, 4, 2
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[2, 4, 1, 3, 0]));
+    q.descending = true;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[0, 3, 1, 4, 2]));
+
+    // Downloads 10, 0, 30, 0, 20: the tie between 1 and 3 goes by id, in the same direction.
+    q.sort = RepoSort::Downloads;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[2, 4, 0, 3, 1]));
+    q.descending = false;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[1, 3, 0, 4, 2]));
+
+    q.sort = RepoSort::Likes; // 1, 0, 0, 2, 5
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[1, 2, 0, 3, 4]));
+    q.descending = true;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[4, 3, 0, 2, 1]));
+
+    // Paging walks the same order.
+    q.limit = 2;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[4, 3]));
+    q.offset = 2;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[0, 2]));
+    q.offset = 4;
+    assert_eq!(list_ids(store.list_repos(&q).await?), by(&[1]));
+    q.offset = 10;
+    assert!(store.list_repos(&q).await?.is_empty());
+    q.offset = 0;
+    q.limit = 0;
+    assert!(store.list_repos(&q).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn reopen_keeps_data_and_in_memory_works() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("meta.sqlite");
+    let store = SqliteStore::open(&path).await?;
+    store
+        .create_account(account("alice", AccountKind::User))
+        .await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.pool)
+        .await?;
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&store.pool)
+        .await?;
+    assert_eq!(fk, 1);
+    store.close().await;
+
+    let store = SqliteStore::open(&path).await?;
+    assert!(store.account_by_name("ALICE").await?.is_some());
+
+    let mem = SqliteStore::open_in_memory().await?;
+    let user = mem
+        .create_account(account("bob", AccountKind::User))
+        .await?;
+    let r = mem
+        .create_repo(repo(RepoType::Model, "bob", "m", false))
+        .await?;
+    mem.record_commit(r.id, 9, Some(main_state("s", &["t"])))
+        .await?;
+    assert_eq!(
+        mem.account_by_id(user.id).await?.map(|a| a.name),
+        Some("bob".to_owned())
+    );
+    assert_eq!(
+        mem.repo_by_id(r.id).await?.map(|r| r.tags),
+        Some(vec!["t".to_owned()])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_writes_wait_for_the_lock() -> TestResult {
+    let (_dir, store) = store().await?;
+    let r = store
+        .create_repo(repo(RepoType::Model, "alice", "a", false))
+        .await?;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .record_commit(r.id, i, Some(main_state("s", &["a", "b"])))
+                .await?;
+            store.add_downloads(r.id, 1).await
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let got = store.repo_by_id(r.id).await?.ok_or("missing")?;
+    assert_eq!(got.downloads, 16);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM repo_tags WHERE repo_id = ?",
+            r.id
+        )
+        .await?,
+        2
+    );
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The command-line contract (scripts and acceptance checks depend on these exact forms):
+//!
+//! ```text
+//! wharf [--data DIR] serve [--listen HOST:PORT] [--public-url URL]
+//! wharf [--data DIR] user add NAME --email EMAIL [--fullname F] [--password P] [--admin]
+//! wharf [--data DIR] token add NAME [--role read|write] [--label L] [--value hf_...]
+//! wharf [--data DIR] token revoke TOKEN
+//! wharf [--data DIR] org add ORG --owner NAME [--fullname F]
+//! wharf [--data DIR] org member ORG NAME --role admin|write|read
+//! ```
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use wharf_core::Role;
+use wharf_hub::{Hub, HubConfig, NewUser};
+
+#[derive(Parser, Debug)]
+#[command(name = "wharf", version, about = "A self-hosted model hub, wire-compatible with the Hugging Face Hub")]
+pub struct Cli {
+    /// Data folder: SQLite database, git repositories, LFS objects.
+    #[arg(long, global = true, env = "WHARF_DATA", default_value = "./wharf-data")]
+    pub data: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the hub.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "WHARF_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Public base URL used in URLs the API returns (default: from the request's Host).
+        #[arg(long, env = "WHARF_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        fullname: Option<String>,
+        /// Password for the web interface and git over HTTP Basic.
+        #[arg(long)]
+        password: Option<String>,
+        /// Site administrator: sees and manages every repository.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TokenRole {
+    Read,
+    Write,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for a user; prints the token alone on the last line.
+    Add {
+        name: String,
+        #[arg(long, value_enum, default_value = "write")]
+        role: TokenRole,
+        #[arg(long)]
+        label: Option<String>,
+        /// Import an existing token value (e.g. when migrating from another hub).
+        #[arg(long)]
+        value: Option<String>,
+    },
+    /// Revoke a token.
+    Revoke { token: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OrgRole {
+    Admin,
+    Write,
+    Read,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Create an organization owned (administered) by an existing user.
+    Add {
+        org: String,
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        fullname: Option<String>,
+    },
+    /// Add a member or change their role.
+    Member {
+        org: String,
+        name: String,
+        #[arg(long, value_enum)]
+        role: OrgRole,
+    },
+}
+
+async fn open_hub(data: &std::path::Path) -> Result<Hub> {
+    Hub::open(&HubConfig { data_dir: data.to_path_buf() }).await.with_context(|| format!("cannot open the data folder {}", data.display()))
+}
+
+pub async fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { listen, public_url } => crate::serve::run_server(&cli.data, &listen, public_url).await,
+        Command::User(UserCommand::Add { name, email, fullname, password, admin }) => {
+            let hub = open_hub(&cli.data).await?;
+            let user = hub.add_user(NewUser { name, email, fullname, password, admin }).await?;
+            println!("created user {}", user.name);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Add { name, role, label, value }) => {
+            let hub = open_hub(&cli.data).await?;
+            let role = match role {
+                TokenRole::Read => Role::Read,
+                TokenRole::Write => Role::Write,
+            };
+            let token = hub.add_token(&name, role, label, value).await?;
+            println!("token for {name} ({}):", role.as_str());
+            println!("{token}");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { token }) => {
+            let hub = open_hub(&cli.data).await?;
+            if !hub.revoke_token(&token).await? {
+                bail!("no such token");
+            }
+            println!("token revoked");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Add { org, owner, fullname }) => {
+            let hub = open_hub(&cli.data).await?;
+            let org = hub.add_org(&org, &owner, fullname).await?;
+            println!("created organization {} (owner {owner})", org.name);
+            Ok(())
+        }
+        Command::Org(OrgCommand::Member { org, name, role }) => {
+            let hub = open_hub(&cli.data).await?;
+            let role = match role {
+                OrgRole::Admin => Role::Admin,
+                OrgRole::Write => Role::Write,
+                OrgRole::Read => Role::Read,
+            };
+            hub.set_org_member(&org, &name, role).await?;
+            println!("{name} is now {} of {org}", role.as_str());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn contract_forms_parse() {
+        let forms: &[&[&str]] = &[
+            &["wharf", "--data", "d", "serve", "--listen", "127.0.0.1:1", "--public-url", "http://x"],
+            &["wharf", "user", "add", "alice", "--email", "a@x", "--fullname", "A", "--password", "p", "--admin"],
+            &["wharf", "token", "add", "alice", "--role", "read", "--label", "l", "--value", "hf_x"],
+            &["wharf", "token", "revoke", "hf_x"],
+            &["wharf", "org", "add", "acme", "--owner", "alice", "--fullname", "Acme"],
+            &["wharf", "org", "member", "acme", "bob", "--role", "write"],
+        ];
+        for f in forms {
+            assert!(Cli::try_parse_from(*f).is_ok(), "{f:?}");
+        }
+    }
+}
