@@ -40,7 +40,11 @@ pub(crate) struct TreeEditor<'r> {
 
 impl<'r> TreeEditor<'r> {
     pub(crate) fn new(repo: &'r gix::Repository, root_tree: ObjectId) -> Result<Self> {
-        Ok(TreeEditor { repo, root: load(repo, root_tree)?, written: Vec::new() })
+        Ok(TreeEditor {
+            repo,
+            root: load(repo, root_tree)?,
+            written: Vec::new(),
+        })
     }
 
     /// Writes `data` as a regular file at `path`.
@@ -51,23 +55,41 @@ impl<'r> TreeEditor<'r> {
         let (last, parents) = parts.split_last().ok_or_else(|| invalid_path(path))?;
         let mut dir = &mut self.root;
         for part in parents {
-            let node = dir.entries.entry(part.as_bytes().to_vec()).or_insert_with(|| Node::Loaded(Dir::default()));
+            let node = dir
+                .entries
+                .entry(part.as_bytes().to_vec())
+                .or_insert_with(|| Node::Loaded(Dir::default()));
             dir = make_dir(self.repo, node)?;
         }
-        dir.entries.insert(last.as_bytes().to_vec(), Node::Leaf(EntryKind::Blob.into(), blob));
+        dir.entries.insert(
+            last.as_bytes().to_vec(),
+            Node::Leaf(EntryKind::Blob.into(), blob),
+        );
         Ok(())
     }
 
     /// Removes the file at `path`.
     pub(crate) fn delete_file(&mut self, path: &str) -> Result<()> {
-        let missing = || Error::new(ErrorKind::EntryNotFound, "A file with this name doesn't exist");
-        self.remove(path, false).and_then(|found| if found { Ok(()) } else { Err(missing()) })
+        let missing = || {
+            Error::new(
+                ErrorKind::EntryNotFound,
+                "A file with this name doesn't exist",
+            )
+        };
+        self.remove(path, false)
+            .and_then(|found| if found { Ok(()) } else { Err(missing()) })
     }
 
     /// Removes the directory at `path` and everything below it.
     pub(crate) fn delete_folder(&mut self, path: &str) -> Result<()> {
-        let missing = || Error::new(ErrorKind::EntryNotFound, "A folder with this name doesn't exist");
-        self.remove(path, true).and_then(|found| if found { Ok(()) } else { Err(missing()) })
+        let missing = || {
+            Error::new(
+                ErrorKind::EntryNotFound,
+                "A folder with this name doesn't exist",
+            )
+        };
+        self.remove(path, true)
+            .and_then(|found| if found { Ok(()) } else { Err(missing()) })
     }
 
     /// Writes all changed trees and returns the root tree id.
@@ -78,7 +100,11 @@ impl<'r> TreeEditor<'r> {
             None => {
                 // git treats the empty tree as always present; we store it anyway so that
                 // every tool (and fsck) finds a real object.
-                let id = self.repo.write_object(gix::objs::Tree::empty()).map_err(internal)?.detach();
+                let id = self
+                    .repo
+                    .write_object(gix::objs::Tree::empty())
+                    .map_err(internal)?
+                    .detach();
                 self.written.push(id);
                 id
             }
@@ -88,12 +114,18 @@ impl<'r> TreeEditor<'r> {
 
     /// Removes the entry at `path` if it has the wanted kind; false if there is none.
     fn remove(&mut self, path: &str, want_dir: bool) -> Result<bool> {
-        let Ok(parts) = checked_components(path) else { return Ok(false) };
-        let Some((last, parents)) = parts.split_last() else { return Ok(false) };
+        let Ok(parts) = checked_components(path) else {
+            return Ok(false);
+        };
+        let Some((last, parents)) = parts.split_last() else {
+            return Ok(false);
+        };
         let mut dir = &mut self.root;
         for part in parents {
             match dir.entries.get_mut(part.as_bytes()) {
-                Some(node @ (Node::Stored(_) | Node::Loaded(_))) => dir = make_dir(self.repo, node)?,
+                Some(node @ (Node::Stored(_) | Node::Loaded(_))) => {
+                    dir = make_dir(self.repo, node)?
+                }
                 _ => return Ok(false),
             }
         }
@@ -129,14 +161,22 @@ fn make_dir<'n>(repo: &gix::Repository, node: &'n mut Node) -> Result<&'n mut Di
 fn load(repo: &gix::Repository, id: ObjectId) -> Result<Dir> {
     let mut dir = Dir::default();
     for entry in odb::read_tree(repo, id)? {
-        let node = if entry.mode.is_tree() { Node::Stored(entry.oid) } else { Node::Leaf(entry.mode, entry.oid) };
+        let node = if entry.mode.is_tree() {
+            Node::Stored(entry.oid)
+        } else {
+            Node::Leaf(entry.mode, entry.oid)
+        };
         dir.entries.insert(entry.filename.into(), node);
     }
     Ok(dir)
 }
 
 /// Writes a loaded directory bottom-up; None when it ended up empty (git has no empty dirs).
-fn write_dir(repo: &gix::Repository, dir: Dir, written: &mut Vec<ObjectId>) -> Result<Option<ObjectId>> {
+fn write_dir(
+    repo: &gix::Repository,
+    dir: Dir,
+    written: &mut Vec<ObjectId>,
+) -> Result<Option<ObjectId>> {
     let mut entries = Vec::with_capacity(dir.entries.len());
     for (name, node) in dir.entries {
         let (mode, oid) = match node {
@@ -147,14 +187,21 @@ fn write_dir(repo: &gix::Repository, dir: Dir, written: &mut Vec<ObjectId>) -> R
                 None => continue,
             },
         };
-        entries.push(Entry { mode, filename: name.into(), oid });
+        entries.push(Entry {
+            mode,
+            filename: name.into(),
+            oid,
+        });
     }
     if entries.is_empty() {
         return Ok(None);
     }
     // Git orders a directory as if its name ended in '/'; Entry's Ord implements exactly that.
     entries.sort();
-    let id = repo.write_object(gix::objs::Tree { entries }).map_err(internal)?.detach();
+    let id = repo
+        .write_object(gix::objs::Tree { entries })
+        .map_err(internal)?
+        .detach();
     written.push(id);
     Ok(Some(id))
 }
@@ -165,7 +212,8 @@ fn checked_components(path: &str) -> Result<Vec<&str>> {
     if parts.is_empty() || parts.len() > MAX_DEPTH {
         return Err(invalid_path(path));
     }
-    let bad = |p: &&str| *p == "." || *p == ".." || p.eq_ignore_ascii_case(".git") || p.contains('\0');
+    let bad =
+        |p: &&str| *p == "." || *p == ".." || p.eq_ignore_ascii_case(".git") || p.contains('\0');
     if parts.iter().any(bad) {
         return Err(invalid_path(path));
     }

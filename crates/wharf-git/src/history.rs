@@ -29,7 +29,12 @@ impl GitRepo {
         let repo = self.repo();
         let tip = odb::commit_id(&repo, from)?;
         let order = date_topo_order(&repo, tip)?;
-        let page = order.iter().skip(skip).take(limit).map(|id| read_info(&repo, *id)).collect::<Result<Vec<_>>>()?;
+        let page = order
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(|id| read_info(&repo, *id))
+            .collect::<Result<Vec<_>>>()?;
         let more = skip.saturating_add(limit) < order.len();
         Ok((page, more))
     }
@@ -49,7 +54,11 @@ impl GitRepo {
     /// For each path present at `commit`, the newest commit that changed it, as `git log -1 -- path`
     /// finds it: a commit that is identical for the path to one of its parents passes the search on
     /// to that parent; one that differs from all its parents (or has none) changed the path.
-    pub fn last_commits(&self, commit: &str, paths: &[String]) -> Result<HashMap<String, CommitInfo>> {
+    pub fn last_commits(
+        &self,
+        commit: &str,
+        paths: &[String],
+    ) -> Result<HashMap<String, CommitInfo>> {
         let repo = self.repo();
         let tip = odb::commit_id(&repo, commit)?;
         let found = LastCommitSearch::new(&repo).run(tip, paths)?;
@@ -92,11 +101,17 @@ fn split_message(raw: &str) -> (String, String) {
 /// children (git's `--date-order`). Commits made within one second are common, so time alone
 /// cannot order them.
 fn date_topo_order(repo: &gix::Repository, tip: ObjectId) -> Result<Vec<ObjectId>> {
-    let walk = repo.rev_walk([tip]).sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst));
+    let walk = repo
+        .rev_walk([tip])
+        .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst));
     let mut nodes = Vec::new();
     for info in walk.all().map_err(internal)? {
         let info = info.map_err(internal)?;
-        nodes.push((info.id, info.commit_time.unwrap_or(0), info.parent_ids.to_vec()));
+        nodes.push((
+            info.id,
+            info.commit_time.unwrap_or(0),
+            info.parent_ids.to_vec(),
+        ));
     }
     let index: HashMap<ObjectId, usize> = nodes.iter().enumerate().map(|(i, n)| (n.0, i)).collect();
     let mut pending_children = vec![0usize; nodes.len()];
@@ -106,8 +121,10 @@ fn date_topo_order(repo: &gix::Repository, tip: ObjectId) -> Result<Vec<ObjectId
         }
     }
     // Ready commits, newest first; ties go to the one the time-ordered walk met first.
-    let mut ready: BinaryHeap<(i64, Reverse<usize>)> =
-        (0..nodes.len()).filter(|i| pending_children[*i] == 0).map(|i| (nodes[i].1, Reverse(i))).collect();
+    let mut ready: BinaryHeap<(i64, Reverse<usize>)> = (0..nodes.len())
+        .filter(|i| pending_children[*i] == 0)
+        .map(|i| (nodes[i].1, Reverse(i)))
+        .collect();
     let mut order = Vec::with_capacity(nodes.len());
     while let Some((_, Reverse(i))) = ready.pop() {
         order.push(nodes[i].0);
@@ -141,24 +158,39 @@ struct LastCommitSearch<'r> {
 
 impl<'r> LastCommitSearch<'r> {
     fn new(repo: &'r gix::Repository) -> Self {
-        LastCommitSearch { repo, trees: HashMap::new(), commits: HashMap::new() }
+        LastCommitSearch {
+            repo,
+            trees: HashMap::new(),
+            commits: HashMap::new(),
+        }
     }
 
     fn run(mut self, tip: ObjectId, paths: &[String]) -> Result<HashMap<String, ObjectId>> {
         let mut pending: HashMap<ObjectId, Vec<(String, Snapshot)>> = HashMap::new();
         let tip_node = self.commit(tip)?;
         for path in paths {
-            let Some(parts) = odb::components(path) else { continue };
+            let Some(parts) = odb::components(path) else {
+                continue;
+            };
             if let Some(snapshot) = self.lookup(tip_node.tree, &parts)? {
-                pending.entry(tip).or_default().push((path.clone(), snapshot));
+                pending
+                    .entry(tip)
+                    .or_default()
+                    .push((path.clone(), snapshot));
             }
         }
         let mut queue = BinaryHeap::from([(tip_node.time, tip)]);
         let mut found = HashMap::new();
         while let Some((_, id)) = queue.pop() {
-            let Some(items) = pending.remove(&id) else { continue };
+            let Some(items) = pending.remove(&id) else {
+                continue;
+            };
             let node = self.commit(id)?;
-            let parents = node.parents.iter().map(|p| self.commit(*p).map(|n| (*p, n))).collect::<Result<Vec<_>>>()?;
+            let parents = node
+                .parents
+                .iter()
+                .map(|p| self.commit(*p).map(|n| (*p, n)))
+                .collect::<Result<Vec<_>>>()?;
             for (path, snapshot) in items {
                 match self.same_in_parent(&parents, &path, snapshot)? {
                     Some((parent, time)) => {
@@ -200,7 +232,11 @@ impl<'r> LastCommitSearch<'r> {
         let commit = self.repo.find_commit(id).map_err(internal)?;
         let decoded = commit.decode().map_err(internal)?;
         let time = decoded.committer().map_err(internal)?.seconds();
-        let node = Rc::new(CommitNode { tree: decoded.tree(), parents: decoded.parents().collect(), time });
+        let node = Rc::new(CommitNode {
+            tree: decoded.tree(),
+            parents: decoded.parents().collect(),
+            time,
+        });
         self.commits.insert(id, node.clone());
         Ok(node)
     }
@@ -229,7 +265,12 @@ impl<'r> LastCommitSearch<'r> {
             self.trees.clear();
         }
         let entries = odb::read_tree(self.repo, id)?;
-        let index: TreeIndex = Rc::new(entries.into_iter().map(|e| (e.filename.into(), (e.mode, e.oid))).collect());
+        let index: TreeIndex = Rc::new(
+            entries
+                .into_iter()
+                .map(|e| (e.filename.into(), (e.mode, e.oid)))
+                .collect(),
+        );
         self.trees.insert(id, index.clone());
         Ok(index)
     }
@@ -242,8 +283,14 @@ mod tests {
     #[test]
     fn splits_title_and_body() {
         assert_eq!(split_message("Title\n"), ("Title".into(), "".into()));
-        assert_eq!(split_message("Title\n\nBody line\nmore\n"), ("Title".into(), "Body line\nmore".into()));
-        assert_eq!(split_message("Title\r\n\r\nBody\r\n"), ("Title".into(), "Body".into()));
+        assert_eq!(
+            split_message("Title\n\nBody line\nmore\n"),
+            ("Title".into(), "Body line\nmore".into())
+        );
+        assert_eq!(
+            split_message("Title\r\n\r\nBody\r\n"),
+            ("Title".into(), "Body".into())
+        );
         assert_eq!(split_message(""), ("".into(), "".into()));
     }
 }

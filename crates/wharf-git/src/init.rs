@@ -30,7 +30,10 @@ pub(crate) fn create_bare(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let options = gix::create::Options { destination_must_be_empty: Some(true), ..Default::default() };
+    let options = gix::create::Options {
+        destination_must_be_empty: Some(true),
+        ..Default::default()
+    };
     // `create::into` uses the built-in template, whose HEAD is refs/heads/main, and reads no
     // global config, so a machine-wide init.defaultBranch cannot change it.
     if let Err(e) = gix::create::into(path, gix::create::Kind::Bare, options) {

@@ -129,7 +129,10 @@ impl GitRepo {
             .open_path_as_is(true)
             .with(gix::sec::Trust::Full);
         let inner = gix::ThreadSafeRepository::open_opts(path, options).map_err(odb::internal)?;
-        Ok(GitRepo { inner, path: path.to_path_buf() })
+        Ok(GitRepo {
+            inner,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {

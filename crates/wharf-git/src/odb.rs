@@ -52,14 +52,20 @@ pub(crate) fn commit_id(repo: &gix::Repository, sha: &str) -> Result<ObjectId> {
 }
 
 /// Root tree and parents of a commit.
-pub(crate) fn commit_tree_and_parents(repo: &gix::Repository, id: ObjectId) -> Result<(ObjectId, Vec<ObjectId>)> {
+pub(crate) fn commit_tree_and_parents(
+    repo: &gix::Repository,
+    id: ObjectId,
+) -> Result<(ObjectId, Vec<ObjectId>)> {
     let commit = repo.find_commit(id).map_err(internal)?;
     let decoded = commit.decode().map_err(internal)?;
     Ok((decoded.tree(), decoded.parents().collect()))
 }
 
 /// Decodes a tree into owned entries, in git order.
-pub(crate) fn read_tree(repo: &gix::Repository, id: ObjectId) -> Result<Vec<gix::objs::tree::Entry>> {
+pub(crate) fn read_tree(
+    repo: &gix::Repository,
+    id: ObjectId,
+) -> Result<Vec<gix::objs::tree::Entry>> {
     if id.is_empty_tree() {
         return Ok(Vec::new());
     }
@@ -88,7 +94,8 @@ pub(crate) fn lookup_path(
     root: ObjectId,
     parts: &[&str],
 ) -> Result<Option<(gix::objs::tree::EntryMode, ObjectId)>> {
-    let mut current: (gix::objs::tree::EntryMode, ObjectId) = (gix::objs::tree::EntryKind::Tree.into(), root);
+    let mut current: (gix::objs::tree::EntryMode, ObjectId) =
+        (gix::objs::tree::EntryKind::Tree.into(), root);
     for part in parts {
         if !current.0.is_tree() {
             return Ok(None);

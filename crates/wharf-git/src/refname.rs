@@ -34,7 +34,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for name in ["main", "v1.0", "feature/x", "refs/pr/1", "refs/convert/parquet", "a-b_c", "ünï"] {
+        for name in [
+            "main",
+            "v1.0",
+            "feature/x",
+            "refs/pr/1",
+            "refs/convert/parquet",
+            "a-b_c",
+            "ünï",
+        ] {
             assert!(is_valid_ref_name(name), "{name}");
         }
     }
@@ -42,8 +50,30 @@ mod tests {
     #[test]
     fn rejects_what_git_rejects() {
         let bad = [
-            "", "@", "-x", "/x", "x/", "x.", "a..b", "a//b", "a@{b", "a b", "a~b", "a^b", "a:b", "a?b", "a*b",
-            "a[b", "a\\b", "a\0b", "a\tb", "x.lock", "a/.b", ".a", "a/b.lock/c", "\u{7f}",
+            "",
+            "@",
+            "-x",
+            "/x",
+            "x/",
+            "x.",
+            "a..b",
+            "a//b",
+            "a@{b",
+            "a b",
+            "a~b",
+            "a^b",
+            "a:b",
+            "a?b",
+            "a*b",
+            "a[b",
+            "a\\b",
+            "a\0b",
+            "a\tb",
+            "x.lock",
+            "a/.b",
+            ".a",
+            "a/b.lock/c",
+            "\u{7f}",
         ];
         for name in bad {
             assert!(!is_valid_ref_name(name), "{name:?}");

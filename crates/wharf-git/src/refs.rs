@@ -50,19 +50,31 @@ impl GitRepo {
         let mut out = Refs::default();
         for reference in platform.all().map_err(internal)? {
             let mut reference = reference.map_err(internal)?;
-            let Ok(full_ref) = std::str::from_utf8(reference.name().as_bstr()).map(str::to_owned) else {
+            let Ok(full_ref) = std::str::from_utf8(reference.name().as_bstr()).map(str::to_owned)
+            else {
                 continue;
             };
-            let Some((list, name)) = classify(&mut out, &full_ref) else { continue };
+            let Some((list, name)) = classify(&mut out, &full_ref) else {
+                continue;
+            };
             let Ok(id) = reference.follow_to_object() else {
                 tracing::warn!(full_ref, "skipping a ref that cannot be peeled");
                 continue;
             };
             if let Some(commit) = peel_to_commit(&repo, id.detach())? {
-                list.push(RefInfo { name, full_ref, target_commit: commit.to_string() });
+                list.push(RefInfo {
+                    name,
+                    full_ref,
+                    target_commit: commit.to_string(),
+                });
             }
         }
-        for list in [&mut out.branches, &mut out.tags, &mut out.pull_requests, &mut out.converts] {
+        for list in [
+            &mut out.branches,
+            &mut out.tags,
+            &mut out.pull_requests,
+            &mut out.converts,
+        ] {
             list.sort_by(|a, b| a.name.cmp(&b.name));
         }
         Ok(out)
@@ -97,7 +109,10 @@ impl GitRepo {
             return Ok(false);
         }
         let edit = RefEdit {
-            change: Change::Delete { expected: PreviousValue::MustExist, log: RefLog::AndReference },
+            change: Change::Delete {
+                expected: PreviousValue::MustExist,
+                log: RefLog::AndReference,
+            },
             name,
             deref: false,
         };
@@ -129,18 +144,43 @@ pub(crate) fn update_ref(
     expected: PreviousValue,
     reason: &str,
 ) -> std::result::Result<(), RefFailure> {
-    let log = LogChange { mode: RefLog::AndReference, force_create_reflog: false, message: reason.into() };
-    let edit = RefEdit { change: Change::Update { log, expected, new: Target::Object(new) }, name, deref: false };
+    let log = LogChange {
+        mode: RefLog::AndReference,
+        force_create_reflog: false,
+        message: reason.into(),
+    };
+    let edit = RefEdit {
+        change: Change::Update {
+            log,
+            expected,
+            new: Target::Object(new),
+        },
+        name,
+        deref: false,
+    };
     // Reflogs are off in our repositories; the committer only matters if an admin turns them on.
     let committer = gix::actor::Signature {
         name: "wharf".into(),
         email: "wharf@localhost".into(),
         time: gix::date::Time::new(wharf_core::time::now_ms().div_euclid(1000), 0),
     };
+    let must_not_exist = matches!(expected_of(&edit), Some(PreviousValue::MustNotExist));
     let mut time_buf = gix::date::parse::TimeBuf::default();
-    match repo.edit_references_as(Some(edit), Some(committer.to_ref(&mut time_buf))) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(classify_ref_error(e)),
+    let applied = repo
+        .edit_references_as(Some(edit), Some(committer.to_ref(&mut time_buf)))
+        .map_err(classify_ref_error)?;
+    // gix accepts MustNotExist when the ref already holds exactly the new value (nothing is
+    // written then); it reports the value it found, which for us still means "exists".
+    if must_not_exist && applied.iter().any(|e| e.change.previous_value().is_some()) {
+        return Err(RefFailure::Exists);
+    }
+    Ok(())
+}
+
+fn expected_of(edit: &RefEdit) -> Option<&PreviousValue> {
+    match &edit.change {
+        Change::Update { expected, .. } => Some(expected),
+        Change::Delete { .. } => None,
     }
 }
 
@@ -197,14 +237,20 @@ fn unique_commit_prefix(repo: &gix::Repository, prefix: &str) -> Result<Option<O
         return Ok(None);
     };
     let mut candidates = HashSet::new();
-    repo.objects.lookup_prefix(prefix, Some(&mut candidates)).map_err(internal)?;
+    repo.objects
+        .lookup_prefix(prefix, Some(&mut candidates))
+        .map_err(internal)?;
     let mut commits = Vec::new();
     for id in candidates {
         if odb::kind_of(repo, id)? == Some(Kind::Commit) {
             commits.push(id);
         }
     }
-    Ok(if commits.len() == 1 { commits.pop() } else { None })
+    Ok(if commits.len() == 1 {
+        commits.pop()
+    } else {
+        None
+    })
 }
 
 /// Which list a ref belongs to, and its display name there.

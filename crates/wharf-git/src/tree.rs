@@ -12,23 +12,38 @@ use crate::{EntryKind, GitRepo, TreeEntry};
 impl GitRepo {
     /// Entries of directory `dir` ("" = root) at `commit`: direct children, or with `recursive`
     /// every file and directory below, depth-first in git order. None if `dir` is not a directory.
-    pub fn list_tree(&self, commit: &str, dir: &str, recursive: bool) -> Result<Option<Vec<TreeEntry>>> {
+    pub fn list_tree(
+        &self,
+        commit: &str,
+        dir: &str,
+        recursive: bool,
+    ) -> Result<Option<Vec<TreeEntry>>> {
         let repo = self.repo();
-        let Some(parts) = odb::components(dir) else { return Ok(None) };
+        let Some(parts) = odb::components(dir) else {
+            return Ok(None);
+        };
         let root = root_tree(&repo, commit)?;
-        let Some((mode, tree)) = odb::lookup_path(&repo, root, &parts)? else { return Ok(None) };
+        let Some((mode, tree)) = odb::lookup_path(&repo, root, &parts)? else {
+            return Ok(None);
+        };
         if !mode.is_tree() {
             return Ok(None);
         }
         let prefix = parts.join("/");
-        let entries = if recursive { list_recursive(&repo, tree, prefix)? } else { list_children(&repo, tree, &prefix)? };
+        let entries = if recursive {
+            list_recursive(&repo, tree, prefix)?
+        } else {
+            list_children(&repo, tree, &prefix)?
+        };
         Ok(Some(entries))
     }
 
     /// The file or directory at `path` at `commit` ("" is the root directory); None if absent.
     pub fn entry(&self, commit: &str, path: &str) -> Result<Option<TreeEntry>> {
         let repo = self.repo();
-        let Some(parts) = odb::components(path) else { return Ok(None) };
+        let Some(parts) = odb::components(path) else {
+            return Ok(None);
+        };
         let root = root_tree(&repo, commit)?;
         match odb::lookup_path(&repo, root, &parts)? {
             Some((mode, oid)) => to_entry(&repo, parts.join("/"), mode, oid),
@@ -55,7 +70,11 @@ fn root_tree(repo: &gix::Repository, commit: &str) -> Result<ObjectId> {
 
 fn join(prefix: &str, name: &[u8]) -> String {
     let name = String::from_utf8_lossy(name);
-    if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") }
+    if prefix.is_empty() {
+        name.into_owned()
+    } else {
+        format!("{prefix}/{name}")
+    }
 }
 
 fn list_children(repo: &gix::Repository, tree: ObjectId, prefix: &str) -> Result<Vec<TreeEntry>> {
@@ -69,7 +88,11 @@ fn list_children(repo: &gix::Repository, tree: ObjectId, prefix: &str) -> Result
 }
 
 /// Depth-first with an explicit stack: pushed repositories may nest deeper than our stack allows.
-fn list_recursive(repo: &gix::Repository, tree: ObjectId, prefix: String) -> Result<Vec<TreeEntry>> {
+fn list_recursive(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    prefix: String,
+) -> Result<Vec<TreeEntry>> {
     let mut out = Vec::new();
     let mut stack = vec![(prefix, odb::read_tree(repo, tree)?.into_iter())];
     while let Some((prefix, iter)) = stack.last_mut() {
@@ -90,15 +113,36 @@ fn list_recursive(repo: &gix::Repository, tree: ObjectId, prefix: String) -> Res
 }
 
 /// Describes one tree entry; None for submodule links, whose commits live in other repositories.
-fn to_entry(repo: &gix::Repository, path: String, mode: EntryMode, oid: ObjectId) -> Result<Option<TreeEntry>> {
+fn to_entry(
+    repo: &gix::Repository,
+    path: String,
+    mode: EntryMode,
+    oid: ObjectId,
+) -> Result<Option<TreeEntry>> {
     let oid_hex = oid.to_string();
     match mode.kind() {
-        GitEntryKind::Tree => Ok(Some(TreeEntry { path, kind: EntryKind::Directory, oid: oid_hex, size: 0, lfs: None })),
+        GitEntryKind::Tree => Ok(Some(TreeEntry {
+            path,
+            kind: EntryKind::Directory,
+            oid: oid_hex,
+            size: 0,
+            lfs: None,
+        })),
         GitEntryKind::Commit => Ok(None),
         GitEntryKind::Blob | GitEntryKind::BlobExecutable | GitEntryKind::Link => {
             let size = repo.find_header(oid).map_err(internal)?.size();
-            let lfs = if size <= MAX_POINTER_SIZE { LfsPointer::parse(&repo.find_blob(oid).map_err(internal)?.data) } else { None };
-            Ok(Some(TreeEntry { path, kind: EntryKind::File, oid: oid_hex, size, lfs }))
+            let lfs = if size <= MAX_POINTER_SIZE {
+                LfsPointer::parse(&repo.find_blob(oid).map_err(internal)?.data)
+            } else {
+                None
+            };
+            Ok(Some(TreeEntry {
+                path,
+                kind: EntryKind::File,
+                oid: oid_hex,
+                size,
+                lfs,
+            }))
         }
     }
 }

@@ -73,7 +73,12 @@ fn apply_changes(
     editor.write()
 }
 
-fn build_commit(tree: ObjectId, parent: Option<ObjectId>, author: &Signature, message: &str) -> gix::objs::Commit {
+fn build_commit(
+    tree: ObjectId,
+    parent: Option<ObjectId>,
+    author: &Signature,
+    message: &str,
+) -> gix::objs::Commit {
     let signature = to_git_signature(author);
     gix::objs::Commit {
         tree,
@@ -95,7 +100,10 @@ fn normalize_message(message: &str) -> String {
 /// rather than produce an object that fsck (and receive.fsckObjects on clones) rejects.
 fn to_git_signature(sig: &Signature) -> gix::actor::Signature {
     let clean = |s: &str| -> String {
-        let kept: String = s.chars().filter(|c| !matches!(c, '<' | '>' | '\n' | '\r' | '\0')).collect();
+        let kept: String = s
+            .chars()
+            .filter(|c| !matches!(c, '<' | '>' | '\n' | '\r' | '\0'))
+            .collect();
         kept.trim().to_string()
     };
     gix::actor::Signature {

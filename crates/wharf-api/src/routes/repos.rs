@@ -6,6 +6,7 @@ use crate::extract::{Auth, BaseUrl, QueryPairs};
 use crate::routes::commit::JsonBody;
 use crate::{json, AppState};
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json as j, Value};
@@ -46,7 +47,7 @@ fn repo_url(base: &str, t: RepoType, id: &str) -> String {
     format!("{base}/{}{id}", t.url_prefix())
 }
 
-pub async fn create_repo(State(s): State<AppState>, Auth(caller): Auth, BaseUrl(base): BaseUrl, JsonBody(req): JsonBody<CreateRepo>) -> ApiResult<Json<Value>> {
+pub async fn create_repo(State(s): State<AppState>, Auth(caller): Auth, BaseUrl(base): BaseUrl, JsonBody(req): JsonBody<CreateRepo>) -> ApiResult<Response> {
     let t = parse_type(req.repo_type.as_deref())?;
     let private = visibility(req.private, req.visibility.as_deref())?.unwrap_or(false);
     // Some clients send the full id in `name`.
@@ -57,11 +58,14 @@ pub async fn create_repo(State(s): State<AppState>, Auth(caller): Auth, BaseUrl(
     match s.hub.create_repo(&caller, t, ns.as_deref(), &name, private).await {
         Ok(repo) => {
             let id = format!("{}/{}", repo.namespace, repo.name);
-            Ok(Json(j!({ "url": repo_url(&base, t, &id), "name": id, "id": format!("{:024x}", repo.id) })))
+            Ok(Json(j!({ "url": repo_url(&base, t, &id), "name": id, "id": format!("{:024x}", repo.id) })).into_response())
         }
         Err(e) if e.kind == ErrorKind::Conflict => {
+            // The client's exist_ok path reads `url` from the 409 body.
             let id = format!("{}/{}", ns.as_deref().or(caller.name()).unwrap_or_default(), name);
-            Err(ApiError::from(e).with_header("x-repo-url", &repo_url(&base, t, &id)))
+            let mut response = ApiError::from(e.clone()).into_response();
+            *response.body_mut() = axum::body::Body::from(j!({ "error": e.message, "url": repo_url(&base, t, &id) }).to_string());
+            Ok(response)
         }
         Err(e) => Err(e.into()),
     }

@@ -17,7 +17,11 @@ pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("ns").join("repo.git");
     let repo = GitRepo::init(&path).expect("init");
-    Fixture { _dir: dir, path, repo }
+    Fixture {
+        _dir: dir,
+        path,
+        repo,
+    }
 }
 
 /// Runs git in `dir` with no user or system configuration; panics on failure.
@@ -48,17 +52,33 @@ pub fn git_command(dir: &Path, args: &[&str]) -> Command {
 
 /// `git fsck --strict` must report nothing at all.
 pub fn assert_fsck_clean(path: &Path) {
-    let out = git_command(path, &["fsck", "--strict", "--no-dangling"]).output().expect("run git");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.trim().is_empty(), "fsck: {text}");
+    let out = git_command(path, &["fsck", "--strict", "--no-dangling"])
+        .output()
+        .expect("run git");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "fsck: {text}"
+    );
 }
 
 pub fn sig(secs: i64) -> Signature {
-    Signature { name: "Ada Lovelace".into(), email: "ada@example.com".into(), time_ms: secs * 1000 + 123 }
+    Signature {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        time_ms: secs * 1000 + 123,
+    }
 }
 
 pub fn up(path: &str, data: &str) -> TreeChange {
-    TreeChange::Upsert { path: path.into(), data: data.as_bytes().to_vec() }
+    TreeChange::Upsert {
+        path: path.into(),
+        data: data.as_bytes().to_vec(),
+    }
 }
 
 pub fn del(path: &str) -> TreeChange {
@@ -70,13 +90,23 @@ pub fn del_dir(path: &str) -> TreeChange {
 }
 
 /// Commits on main on top of `base` with a fixed time `secs`.
-pub fn commit_at(repo: &GitRepo, base: Option<&str>, changes: Vec<TreeChange>, secs: i64, msg: &str) -> String {
-    repo.commit("refs/heads/main", base, changes, &sig(secs), msg).expect("commit")
+pub fn commit_at(
+    repo: &GitRepo,
+    base: Option<&str>,
+    changes: Vec<TreeChange>,
+    secs: i64,
+    msg: &str,
+) -> String {
+    repo.commit("refs/heads/main", base, changes, &sig(secs), msg)
+        .expect("commit")
 }
 
 /// `git ls-tree -r --name-only` at `rev`, one path per element.
 pub fn ls_files(path: &Path, rev: &str) -> Vec<String> {
-    git(path, &["ls-tree", "-r", "--name-only", rev]).lines().map(str::to_owned).collect()
+    git(path, &["ls-tree", "-r", "--name-only", rev])
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn lines(text: &str) -> Vec<String> {
