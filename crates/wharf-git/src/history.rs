@@ -1,6 +1,7 @@
 //! Commit metadata, history pages and "last commit that touched a path".
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
 
@@ -65,10 +66,11 @@ impl GitRepo {
         let mut infos: HashMap<ObjectId, CommitInfo> = HashMap::new();
         let mut out = HashMap::with_capacity(found.len());
         for (path, id) in found {
-            if !infos.contains_key(&id) {
-                infos.insert(id, read_info(&repo, id)?);
-            }
-            out.insert(path, infos[&id].clone());
+            let info = match infos.entry(id) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(read_info(&repo, id)?),
+            };
+            out.insert(path, info.clone());
         }
         Ok(out)
     }
