@@ -64,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .merge(transfers)
         .fallback(repo_paths::dispatch)
         .with_state(state)
+        // git gzips large fetch negotiations; other clients may too.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(middleware::hub_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::request_id))

@@ -14,6 +14,7 @@ mod refname;
 mod refs;
 mod tree;
 mod write;
+pub mod transport;
 
 use std::path::{Path, PathBuf};
 

@@ -160,7 +160,7 @@ impl Hub {
         let t = target.clone();
         let sha = blocking(move || git.commit(&t, Some(&head), changes, &author, &message)).await?;
         if target == "refs/heads/main" {
-            self.index_main(&handle.repo, sha.clone()).await?;
+            self.index_main(&handle.repo).await?;
         } else {
             self.meta.record_commit(handle.repo.id, now_ms(), None).await?;
         }

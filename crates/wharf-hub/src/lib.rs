@@ -9,6 +9,7 @@ mod cards;
 mod commits;
 mod files;
 mod lfs;
+pub mod push;
 mod refs;
 mod repos;
 
@@ -22,6 +23,7 @@ pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate};
 pub use wharf_blob::{ByteRange, ByteStream};
 pub use wharf_card::{validate_card, Validation};
 pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
+pub use wharf_git::transport::Service as GitService;
 pub use wharf_git::{CommitInfo, EntryKind, RefInfo, Refs, TreeEntry};
 pub use wharf_meta::{Repo, RepoSort};
 
@@ -45,6 +47,7 @@ pub struct Hub {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     repos_dir: PathBuf,
+    hooks_dir: PathBuf,
     signer: Signer,
     open_repos: Mutex<HashMap<String, Arc<GitRepo>>>,
     /// One writer per repository at a time inside this process; git's ref locks cover the rest.
@@ -69,15 +72,18 @@ impl Hub {
         let secret = load_or_create_secret(&data.join("secret.key")).await?;
         let repos_dir = data.join("repos");
         tokio::fs::create_dir_all(&repos_dir).await?;
-        Ok(Hub::from_parts(Arc::new(meta), Arc::new(blobs), repos_dir, &secret))
+        let data_dir = data.clone();
+        let hooks_dir = blocking(move || push::install_hooks(&data_dir)).await?;
+        Ok(Hub::from_parts(Arc::new(meta), Arc::new(blobs), repos_dir, hooks_dir, &secret))
     }
 
     /// Builds a hub from already opened stores (scale-out backends, tests).
-    pub fn from_parts(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, repos_dir: PathBuf, secret: &[u8]) -> Hub {
+    pub fn from_parts(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, repos_dir: PathBuf, hooks_dir: PathBuf, secret: &[u8]) -> Hub {
         Hub {
             meta,
             blobs,
             repos_dir,
+            hooks_dir,
             signer: Signer::new(secret),
             open_repos: Mutex::new(HashMap::new()),
             write_locks: Mutex::new(HashMap::new()),

@@ -90,10 +90,10 @@ impl Hub {
         let path = self.repo_path(&storage_id);
         let author = signature_of(caller);
         let attributes = initial_gitattributes(repo_type);
-        let sha = blocking(move || {
+        blocking(move || {
             let git = GitRepo::init(&path)?;
             let change = TreeChange::Upsert { path: ".gitattributes".into(), data: attributes.into_bytes() };
-            git.commit("refs/heads/main", None, vec![change], &author, "initial commit")
+            git.commit("refs/heads/main", None, vec![change], &author, "initial commit").map(drop)
         })
         .await?;
         let now = now_ms();
@@ -105,13 +105,19 @@ impl Hub {
                 return Err(e);
             }
         };
-        self.index_main(&repo, sha).await?;
+        self.index_main(&repo).await?;
         self.meta.repo_by_id(repo.id).await?.ok_or_else(Error::repo_not_found)
     }
 
-    /// Re-indexes `main` after it moved (card data, tags, sha, last modified).
-    pub(crate) async fn index_main(&self, repo: &Repo, sha: String) -> Result<()> {
+    /// Re-indexes `main` after it moved (card data, tags, sha, last modified). It reads the
+    /// branch itself, under the repo's write lock held by the caller, so concurrent writers
+    /// (API commits, git pushes) always leave the index showing the latest head.
+    pub(crate) async fn index_main(&self, repo: &Repo) -> Result<()> {
         let git = self.git_for(&repo.storage_id).await?;
+        let g = git.clone();
+        let Some(sha) = blocking(move || g.ref_target("refs/heads/main")).await? else {
+            return self.meta.record_commit(repo.id, now_ms(), None).await;
+        };
         let state = card_state(git, sha.clone()).await?;
         self.meta.record_commit(repo.id, now_ms(), Some(state.into_main_state(sha))).await
     }

@@ -45,6 +45,15 @@ pub enum Command {
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Git hooks (run by git itself during a push, not by people).
+    #[command(subcommand, hide = true)]
+    Hook(HookCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HookCommand {
+    /// Checks a push before any ref moves: reads git's update lines on stdin.
+    PreReceive,
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,6 +161,7 @@ pub async fn execute(cli: Cli) -> Result<()> {
             println!("created organization {} (owner {owner})", org.name);
             Ok(())
         }
+        Command::Hook(HookCommand::PreReceive) => crate::hook::pre_receive(&cli.data).await,
         Command::Org(OrgCommand::Member { org, name, role }) => {
             let hub = open_hub(&cli.data).await?;
             let role = match role {

@@ -2,6 +2,7 @@
 //! This is the only crate that reads the environment and picks backends.
 
 mod cli;
+mod hook;
 mod serve;
 
 pub use cli::Cli;

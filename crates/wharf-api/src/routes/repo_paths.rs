@@ -14,7 +14,7 @@ use futures::StreamExt;
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 use wharf_core::{Error, ErrorKind, RepoType};
-use wharf_hub::{BatchRequest, ByteRange, ByteStream, Caller, RepoAddress, VerifyRequest};
+use wharf_hub::{BatchRequest, ByteRange, ByteStream, Caller, GitService as Service, RepoAddress, VerifyRequest};
 
 /// A repository address and what comes after it.
 struct RepoRequest {
@@ -78,10 +78,11 @@ async fn route(s: &AppState, req: Request) -> ApiResult<Response> {
             let file = decode(&file.join("/"))?;
             resolve(s, req, &rr.addr, &rev, &file).await
         }
+        (Method::GET, ["info", "refs"]) => git_info_refs(s, req, &rr.addr).await,
+        (Method::POST, ["git-upload-pack"]) => git_upload_pack(s, req, &rr.addr).await,
+        (Method::POST, ["git-receive-pack"]) => git_receive_pack(s, req, &rr.addr).await,
         (Method::POST, ["info", "lfs", "objects", "batch"]) => lfs_batch(s, req, &rr.addr).await,
         (Method::POST, ["info", "lfs", "objects", "verify"]) => lfs_verify(s, req, &rr.addr).await,
-        (Method::GET, ["info", "lfs", "locks"]) => Ok(lfs_json(StatusCode::OK, json!({ "locks": [] }))),
-        (Method::POST, ["info", "lfs", "locks", "verify"]) => Ok(lfs_json(StatusCode::OK, json!({ "ours": [], "theirs": [] }))),
         (_, ["info", "lfs", "locks", ..]) => Ok(locks_not_supported()),
         _ => Err(not_found()),
     }
@@ -204,8 +205,69 @@ async fn lfs_verify(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult
     Ok(lfs_json(StatusCode::OK, json!({})))
 }
 
-/// git-lfs verifies locks on push: listing and verifying answer "no locks" (so pushes run
-/// without warnings); creating or deleting a lock is refused cleanly.
+/// File locking is not offered. git-lfs treats 501 on `locks/verify` as "no locking API" and
+/// quietly turns verification off for the remote, so pushes print no warning; `git lfs lock`
+/// gets this clear message.
 fn locks_not_supported() -> Response {
     lfs_json(StatusCode::NOT_IMPLEMENTED, json!({ "message": "File locking is not supported by this server" }))
+}
+
+/// git only sends credentials after a challenge, so anonymous callers who lack access get
+/// `401` + `WWW-Authenticate: Basic` (missing and private repos alike, so nothing leaks).
+fn git_error(caller: &Caller, e: Error) -> ApiError {
+    let denied = matches!(e.kind, ErrorKind::RepoNotFound | ErrorKind::Unauthorized | ErrorKind::Forbidden);
+    if caller.user.is_none() && denied {
+        let mut err = ApiError::new(ErrorKind::Unauthorized, "Authentication required");
+        err.headers.insert("www-authenticate", HeaderValue::from_static("Basic realm=\"wharf\""));
+        return err;
+    }
+    e.into()
+}
+
+async fn git_caller(s: &AppState, headers: &HeaderMap) -> ApiResult<Caller> {
+    match caller_of(s, headers).await {
+        Ok(c) => Ok(c),
+        Err(e) => Err(git_error(&Caller::anonymous(), e.error)),
+    }
+}
+
+fn git_protocol(headers: &HeaderMap) -> Option<String> {
+    headers.get("git-protocol").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn git_response(service: Service, suffix: &str, body: Body) -> Response {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert("content-type", header(&format!("application/x-{}-{suffix}", service.name())));
+    h.insert("cache-control", HeaderValue::from_static("no-cache, max-age=0, must-revalidate"));
+    r
+}
+
+async fn git_info_refs(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
+    let service = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("service="))).and_then(Service::parse);
+    let Some(service) = service else {
+        return Err(ApiError::new(ErrorKind::Forbidden, "Only git's smart HTTP protocol is supported"));
+    };
+    let caller = git_caller(s, req.headers()).await?;
+    let advert = s.hub.git_advertise(&caller, addr, service, git_protocol(req.headers())).await.map_err(|e| git_error(&caller, e))?;
+    Ok(git_response(service, "advertisement", Body::from(advert)))
+}
+
+fn body_reader(req: Request) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
+    use futures::TryStreamExt;
+    tokio_util::io::StreamReader::new(req.into_body().into_data_stream().map_err(std::io::Error::other))
+}
+
+async fn git_upload_pack(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
+    let caller = git_caller(s, req.headers()).await?;
+    let protocol = git_protocol(req.headers());
+    let running = s.hub.git_upload_pack(&caller, addr, protocol, body_reader(req)).await.map_err(|e| git_error(&caller, e))?;
+    Ok(git_response(Service::UploadPack, "result", Body::from_stream(running.into_stream())))
+}
+
+async fn git_receive_pack(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
+    let caller = git_caller(s, req.headers()).await?;
+    let protocol = git_protocol(req.headers());
+    let output = s.hub.git_receive_pack(&caller, addr, protocol, body_reader(req)).await.map_err(|e| git_error(&caller, e))?;
+    Ok(git_response(Service::ReceivePack, "result", Body::from(output)))
 }

@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# Wharf transfer benchmark: large-file download and upload against physical floors, plus the
+# server's peak memory. Everything runs on this machine, in one go; see bench/README.md.
+#
+#   bench/transfer.sh                      # 1 GiB test file
+#   BENCH_SIZE_MB=64 bench/transfer.sh     # quick smoke run
+#
+# Environment:
+#   WHARF_BIN      wharf binary to test (default: target/release/wharf, rebuilt when stale)
+#   BENCH_SIZE_MB  size of the test file in MiB (default 1024)
+#   BENCH_RUNS     runs per measurement (default 3)
+#   BENCH_TMP      parent folder for the temporary data (default: /tmp); the data folder, the
+#                  test file and the floor's copy all live there, on one filesystem
+#   BENCH_KEEP=1   keep the temporary folder (and server logs) after the run
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+RUNS=${BENCH_RUNS:-3}
+SIZE=$((SIZE_MB * 1024 * 1024))
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ $SIZE_MB =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZE_MB must be a positive integer"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+
+# ---------------------------------------------------------------- tools
+NGINX=$(command -v nginx || true)
+[[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+missing=()
+[[ -n $NGINX ]] || missing+=(nginx-light)
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+command -v openssl >/dev/null || missing+=(openssl)
+if ((${#missing[@]})); then
+    log "installing ${missing[*]} with apt-get"
+    [[ $(id -u) == 0 ]] || die "need root to install ${missing[*]} (or install them first)"
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+[[ -x $NGINX ]] || die "nginx not found after installation"
+
+# ---------------------------------------------------------------- wharf binary
+if [[ -n ${WHARF_BIN:-} ]]; then
+    [[ -x $WHARF_BIN ]] || die "WHARF_BIN=$WHARF_BIN is not executable"
+    WHARF=$WHARF_BIN
+else
+    WHARF=$ROOT/target/release/wharf
+    stale=0
+    if [[ ! -x $WHARF ]]; then
+        stale=1
+    elif [[ -n $(find "$ROOT/crates" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" -newer "$WHARF" -type f -print -quit) ]]; then
+        stale=1
+    fi
+    if ((stale)); then
+        log "building the release binary (cargo build --release -p wharf)"
+        (cd "$ROOT" && cargo build --release -p wharf >&2)
+    fi
+fi
+WHARF_VERSION=$("$WHARF" --version 2>/dev/null || echo unknown)
+GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]]; then GIT_REV="$GIT_REV+dirty"; fi
+
+# ---------------------------------------------------------------- temp space and cleanup
+TMP=$(mktemp -d "${BENCH_TMP:-/tmp}/wharf-bench.XXXXXX")
+DATA=$TMP/data
+FILE=$TMP/big.bin
+WHARF_PID=""
+NGINX_PID=""
+
+stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
+    local pid=$1 i
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    stop_pid "$WHARF_PID"
+    stop_pid "$NGINX_PID"
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+        log "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
+
+# Statistics over a list of seconds.
+best_of() { printf '%s\n' "$@" | sort -g | head -n1; }
+median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+mbps() { awk -v s="$1" -v t="$2" 'BEGIN { printf "%.0f", s / 1e6 / t }'; } # decimal MB/s
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ms() { awk -v t="$1" 'BEGIN { printf "%.0f", t * 1000 }'; }
+
+# Peak and current RSS of a process, MiB.
+hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# ---------------------------------------------------------------- wharf set-up
+log "binary: $WHARF ($WHARF_VERSION, rev $GIT_REV)"
+log "temp folder: $TMP ($(df -h --output=source,fstype "$TMP" | tail -n1 | tr -s ' '))"
+"$WHARF" --data "$DATA" user add bench --email b@x --password pw >/dev/null
+TOKEN=$("$WHARF" --data "$DATA" token add bench --role write | tail -n1)
+[[ $TOKEN == hf_* ]] || die "unexpected token output: $TOKEN"
+PORT=$(free_port)
+BASE=http://127.0.0.1:$PORT
+AUTH="Authorization: Bearer $TOKEN"
+
+start_wharf() { # $1: log suffix
+    WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >"$TMP/wharf-$1.log" 2>&1 &
+    WHARF_PID=$!
+    local i
+    for ((i = 0; i < 200; i++)); do
+        curl -sf -o /dev/null "$BASE/api/models" && return 0
+        kill -0 "$WHARF_PID" 2>/dev/null || { cat "$TMP/wharf-$1.log" >&2; die "wharf exited during start-up"; }
+        sleep 0.05
+    done
+    die "wharf did not answer GET /api/models within 10 s"
+}
+
+stop_wharf() {
+    stop_pid "$WHARF_PID"
+    WHARF_PID=""
+}
+
+create_repo() { # name
+    curl -sS --fail-with-body -o /dev/null -H "$AUTH" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"$1\",\"type\":\"model\"}" "$BASE/api/repos/create" ||
+        die "cannot create repo $1"
+}
+
+# ---------------------------------------------------------------- test file
+log "writing a ${SIZE_MB} MiB test file from /dev/urandom"
+dd if=/dev/urandom of="$FILE" bs=1M count="$SIZE_MB" status=none
+sync
+# The client computes the hash before the clock starts (like huggingface_hub does).
+OID=$(openssl dgst -sha256 -r "$FILE" | cut -d' ' -f1)
+[[ $OID =~ ^[0-9a-f]{64}$ ]] || die "cannot hash the test file"
+
+# ---------------------------------------------------------------- phase 1: upload
+# One server instance for the whole phase, so its VmHWM is the phase's peak RSS.
+start_wharf upload
+RSS_IDLE_UPLOAD=$(hwm_mb "$WHARF_PID")
+
+# The whole LFS protocol, as huggingface_hub drives it; prints the elapsed seconds.
+# Every run uses a fresh repository: an object already linked to a repo gets no upload action.
+upload_once() { # repo name
+    local repo=$1 resp href verify t0 t1 code
+    create_repo "$repo"
+    sync # no dirty pages left over from earlier work
+    t0=$(now)
+    resp=$(curl -sS --fail-with-body -H "$AUTH" \
+        -H 'Accept: application/vnd.git-lfs+json' -H 'Content-Type: application/vnd.git-lfs+json' \
+        -d "{\"operation\":\"upload\",\"transfers\":[\"basic\"],\"objects\":[{\"oid\":\"$OID\",\"size\":$SIZE}],\"hash_algo\":\"sha256\"}" \
+        "$BASE/bench/$repo.git/info/lfs/objects/batch") || die "batch request failed: $resp"
+    if [[ $resp =~ \"upload\":\{\"href\":\"([^\"]+)\" ]]; then
+        href=${BASH_REMATCH[1]}
+        [[ $resp =~ \"verify\":\{\"href\":\"([^\"]+)\" ]] && verify=${BASH_REMATCH[1]} || verify=""
+    else # other key orders: let python parse it (costs a few ms inside the clock)
+        read -r href verify < <(python3 -c 'import json, sys
+a = json.load(sys.stdin)["objects"][0].get("actions") or {}
+print(a.get("upload", {}).get("href", ""), a.get("verify", {}).get("href", ""))' <<<"$resp")
+    fi
+    [[ -n $href ]] || die "batch answer has no upload action: $resp"
+    # -T streams the file (no buffering in curl); no Expect: 100-continue, like the Python client.
+    code=$(curl -sS -o "$TMP/put.out" -w '%{http_code}' -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+        -T "$FILE" "$href") || die "upload PUT failed"
+    [[ $code == 200 ]] || die "upload PUT answered $code: $(head -c 500 "$TMP/put.out")"
+    if [[ -n $verify ]]; then
+        curl -sS --fail-with-body -o /dev/null -H "$AUTH" -H 'Content-Type: application/vnd.git-lfs+json' \
+            -d "{\"oid\":\"$OID\",\"size\":$SIZE}" "$verify" || die "verify failed"
+    fi
+    printf '{"key":"header","value":{"summary":"bench"}}\n{"key":"lfsFile","value":{"path":"big.bin","algo":"sha256","oid":"%s","size":%s}}\n' "$OID" "$SIZE" >"$TMP/commit.ndjson"
+    curl -sS --fail-with-body -o "$TMP/commit.out" -H "$AUTH" -H 'Content-Type: application/x-ndjson' \
+        --data-binary @"$TMP/commit.ndjson" "$BASE/api/models/bench/$repo/commit/main" ||
+        die "commit failed: $(cat "$TMP/commit.out")"
+    t1=$(now)
+    elapsed "$t0" "$t1"
+}
+
+# Floors: the server must hash every byte and write every byte durably; with two cores the two
+# can overlap, so the floor is the slower of the two. The source file is in the page cache.
+hash_once() {
+    local t0 t1
+    t0=$(now)
+    openssl dgst -sha256 "$FILE" >/dev/null
+    t1=$(now)
+    elapsed "$t0" "$t1"
+}
+copy_once() {
+    local t0 t1
+    rm -f "$DATA/x"
+    sync
+    t0=$(now)
+    cp "$FILE" "$DATA/x"
+    sync
+    t1=$(now)
+    rm -f "$DATA/x"
+    elapsed "$t0" "$t1"
+}
+
+cat "$FILE" >/dev/null # page cache
+UP=() HASH=() COPY=()
+for ((r = 1; r <= RUNS; r++)); do
+    HASH+=("$(hash_once)")
+    COPY+=("$(copy_once)")
+    UP+=("$(upload_once "bench-$r")")
+    log "upload run $r: wharf $(ms "${UP[-1]}") ms, sha256 $(ms "${HASH[-1]}") ms, cp+sync $(ms "${COPY[-1]}") ms"
+done
+RSS_UPLOAD=$(hwm_mb "$WHARF_PID")
+stop_wharf
+
+# The object as stored by the server: nginx serves this very file.
+OBJ=$DATA/lfs/objects/${OID:0:2}/${OID:2:2}/$OID
+[[ -f $OBJ ]] || die "stored object not found at $OBJ"
+[[ $(stat -c %s "$OBJ") == "$SIZE" ]] || die "stored object has the wrong size"
+
+# ---------------------------------------------------------------- phase 2: download
+NPORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+user root;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NPORT;
+        root $DATA/lfs/objects;
+    }
+}
+EOF
+"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
+NGINX_PID=$!
+NGINX_URL=http://127.0.0.1:$NPORT/${OID:0:2}/${OID:2:2}/$OID
+for ((i = 0; i < 100; i++)); do
+    curl -sf -o /dev/null -r 0-0 "$NGINX_URL" && break
+    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx/error.log" >&2; die "nginx exited during start-up"; }
+    sleep 0.05
+done
+
+start_wharf download
+RSS_IDLE_DOWNLOAD=$(hwm_mb "$WHARF_PID")
+WHARF_URL=$BASE/bench/bench-1/resolve/main/big.bin
+
+fetch_once() { # url [header]: prints seconds; checks status and size
+    local out code size t
+    out=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}' ${2:+-H "$2"} "$1") || die "GET $1 failed"
+    read -r code size t <<<"$out"
+    [[ $code == 200 && $size == "$SIZE" ]] || die "GET $1: status $code, $size bytes"
+    echo "$t"
+}
+
+cat "$OBJ" >/dev/null # page cache
+fetch_once "$WHARF_URL" "$AUTH" >/dev/null # warm-up (not counted)
+fetch_once "$NGINX_URL" >/dev/null
+DW=() DN=()
+for ((r = 1; r <= RUNS; r++)); do # interleaved, so drift hits both alike
+    DW+=("$(fetch_once "$WHARF_URL" "$AUTH")")
+    DN+=("$(fetch_once "$NGINX_URL")")
+    log "download run $r: wharf $(mbps "$SIZE" "${DW[-1]}") MB/s, nginx $(mbps "$SIZE" "${DN[-1]}") MB/s"
+done
+RSS_DOWNLOAD=$(hwm_mb "$WHARF_PID")
+RSS_END=$(rss_mb "$WHARF_PID")
+stop_wharf
+stop_pid "$NGINX_PID"
+NGINX_PID=""
+
+# ---------------------------------------------------------------- report
+DW_BEST=$(best_of "${DW[@]}") DN_BEST=$(best_of "${DN[@]}")
+DW_MED=$(median_of "${DW[@]}") DN_MED=$(median_of "${DN[@]}")
+UP_BEST=$(best_of "${UP[@]}") UP_MED=$(median_of "${UP[@]}")
+HASH_BEST=$(best_of "${HASH[@]}") COPY_BEST=$(best_of "${COPY[@]}")
+HASH_MED=$(median_of "${HASH[@]}") COPY_MED=$(median_of "${COPY[@]}")
+FLOOR_BEST=$(awk -v a="$HASH_BEST" -v b="$COPY_BEST" 'BEGIN { print (a > b) ? a : b }')
+FLOOR_MED=$(awk -v a="$HASH_MED" -v b="$COPY_MED" 'BEGIN { print (a > b) ? a : b }')
+pass() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? v >= t : (op == "<=") ? v <= t : v < t; print ok ? "ok" : "MISSED" }'; }
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+mkdir -p "$ROOT/bench/out"
+OUT=$ROOT/bench/out/transfer-$STAMP.txt
+{
+    echo "Wharf transfer benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "binary:  $WHARF ($WHARF_VERSION, rev $GIT_REV)"
+    echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
+    echo "disk:    $(df --output=source,fstype "$TMP" | tail -n1 | tr -s ' ')  (data folder, test file and cp target)"
+    echo "file:    $SIZE_MB MiB ($SIZE bytes) of random data, $RUNS runs each, page cache warm; MB = 10^6 bytes"
+    echo
+    printf '%-34s %12s %12s %7s %9s %s\n' metric wharf reference ratio target ""
+    printf '%-34s %12s %12s %7s %9s %s\n' "download MB/s, best (vs nginx)" "$(mbps "$SIZE" "$DW_BEST")" "$(mbps "$SIZE" "$DN_BEST")" \
+        "$(ratio "$DN_BEST" "$DW_BEST")" ">= 0.9" "$(pass "$(ratio "$DN_BEST" "$DW_BEST")" '>=' 0.9)"
+    printf '%-34s %12s %12s %7s %9s %s\n' "download MB/s, median (vs nginx)" "$(mbps "$SIZE" "$DW_MED")" "$(mbps "$SIZE" "$DN_MED")" \
+        "$(ratio "$DN_MED" "$DW_MED")" ">= 0.9" "$(pass "$(ratio "$DN_MED" "$DW_MED")" '>=' 0.9)"
+    printf '%-34s %12s %12s %7s %9s %s\n' "upload ms, best (vs floor)" "$(ms "$UP_BEST")" "$(ms "$FLOOR_BEST")" \
+        "$(ratio "$UP_BEST" "$FLOOR_BEST")" "<= 1.3" "$(pass "$(ratio "$UP_BEST" "$FLOOR_BEST")" '<=' 1.3)"
+    printf '%-34s %12s %12s %7s %9s %s\n' "upload ms, median (vs floor)" "$(ms "$UP_MED")" "$(ms "$FLOOR_MED")" \
+        "$(ratio "$UP_MED" "$FLOOR_MED")" "<= 1.3" "$(pass "$(ratio "$UP_MED" "$FLOOR_MED")" '<=' 1.3)"
+    printf '%-34s %12s\n' "upload MB/s, best" "$(mbps "$SIZE" "$UP_BEST")"
+    echo
+    echo "upload floor = max(openssl dgst -sha256 FILE, cp FILE DATA/x && sync):"
+    printf '  sha256 (openssl)  best %6s ms  (%s MB/s)   runs: %s\n' "$(ms "$HASH_BEST")" "$(mbps "$SIZE" "$HASH_BEST")" "$(for t in "${HASH[@]}"; do printf '%s ' "$(ms "$t")"; done)"
+    printf '  cp + sync         best %6s ms  (%s MB/s)   runs: %s\n' "$(ms "$COPY_BEST")" "$(mbps "$SIZE" "$COPY_BEST")" "$(for t in "${COPY[@]}"; do printf '%s ' "$(ms "$t")"; done)"
+    printf '  wharf upload runs (ms): %s\n' "$(for t in "${UP[@]}"; do printf '%s ' "$(ms "$t")"; done)"
+    printf '  download runs (MB/s): wharf %s| nginx %s\n' "$(for t in "${DW[@]}"; do printf '%s ' "$(mbps "$SIZE" "$t")"; done)" "$(for t in "${DN[@]}"; do printf '%s ' "$(mbps "$SIZE" "$t")"; done)"
+    echo
+    echo "wharf peak RSS (VmHWM; a fresh server per phase), target < 150 MB:"
+    printf '  %-28s %8s MiB  %s\n' "upload phase, after start" "$RSS_IDLE_UPLOAD" ""
+    printf '  %-28s %8s MiB  %s\n' "upload phase, peak" "$RSS_UPLOAD" "$(pass "$RSS_UPLOAD" '<' 150)"
+    printf '  %-28s %8s MiB  %s\n' "download phase, after start" "$RSS_IDLE_DOWNLOAD" ""
+    printf '  %-28s %8s MiB  %s\n' "download phase, peak" "$RSS_DOWNLOAD" "$(pass "$RSS_DOWNLOAD" '<' 150)"
+    printf '  %-28s %8s MiB\n' "download phase, RSS at end" "$RSS_END"
+    echo
+    echo "command: ${BENCH_SIZE_MB:+BENCH_SIZE_MB=$BENCH_SIZE_MB }${BENCH_RUNS:+BENCH_RUNS=$BENCH_RUNS }bench/transfer.sh"
+} | tee "$OUT"
+log "written to $OUT"

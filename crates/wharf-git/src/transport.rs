@@ -1,0 +1,211 @@
+//! git's smart-HTTP transport, served by the git binary itself (`upload-pack` /
+//! `receive-pack --stateless-rpc`), as Gitea and GitLab do: we never speak the pack protocol
+//! ourselves. Request bodies stream into the child's stdin and its stdout streams back, so a
+//! multi-GB clone or push never sits in memory.
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio_util::io::ReaderStream;
+use wharf_core::{Error, Result};
+
+/// The two services of smart HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    UploadPack,
+    ReceivePack,
+}
+
+impl Service {
+    pub fn parse(name: &str) -> Option<Service> {
+        match name {
+            "git-upload-pack" => Some(Service::UploadPack),
+            "git-receive-pack" => Some(Service::ReceivePack),
+            _ => None,
+        }
+    }
+    /// `git-upload-pack` / `git-receive-pack`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::UploadPack => "git-upload-pack",
+            Service::ReceivePack => "git-receive-pack",
+        }
+    }
+    fn subcommand(self) -> &'static str {
+        match self {
+            Service::UploadPack => "upload-pack",
+            Service::ReceivePack => "receive-pack",
+        }
+    }
+}
+
+/// How to run one service.
+#[derive(Debug, Clone)]
+pub struct ServiceCall {
+    pub git_dir: PathBuf,
+    pub service: Service,
+    /// The client's `Git-Protocol` header, passed on as `GIT_PROTOCOL` when well-formed.
+    pub protocol: Option<String>,
+    /// Folder with the `pre-receive` hook (receive-pack only).
+    pub hooks_dir: Option<PathBuf>,
+    /// Extra environment for hooks (who pushes, to which repo).
+    pub env: Vec<(String, String)>,
+}
+
+/// `version=2` or `version=2:object-format=sha1` style values only; anything else is dropped.
+fn valid_protocol(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() < 256
+        && p.split(':').all(|kv| {
+            kv.split_once('=').is_some_and(|(k, v)| {
+                !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            })
+        })
+}
+
+fn command(call: &ServiceCall, advertise: bool) -> Command {
+    let mut cmd = Command::new("git");
+    // Pushes must be durable: git does not fsync loose objects and refs by default.
+    cmd.args(["-c", "core.fsync=all", "-c", "core.fsyncMethod=fsync"]);
+    if let Some(hooks) = &call.hooks_dir {
+        cmd.arg("-c").arg(format!("core.hooksPath={}", hooks.display()));
+    }
+    cmd.arg(call.service.subcommand()).arg("--stateless-rpc");
+    if advertise {
+        cmd.arg("--advertise-refs");
+    }
+    cmd.arg(&call.git_dir);
+    cmd.env_clear();
+    for key in ["PATH", "HOME", "LANG", "TMPDIR"] {
+        if let Ok(v) = std::env::var(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1");
+    if let Some(p) = call.protocol.as_deref().filter(|p| valid_protocol(p)) {
+        cmd.env("GIT_PROTOCOL", p);
+    }
+    cmd.envs(call.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd
+}
+
+fn pkt_line(text: &str) -> Vec<u8> {
+    format!("{:04x}{text}", text.len() + 4).into_bytes()
+}
+
+/// The ref advertisement for `GET info/refs?service=…`, with the `# service=` preamble.
+pub async fn advertise(call: &ServiceCall) -> Result<Vec<u8>> {
+    let output = command(call, true).stdin(Stdio::null()).output().await?;
+    if !output.status.success() {
+        return Err(Error::internal(format!("git {} --advertise-refs failed: {}", call.service.subcommand(), String::from_utf8_lossy(&output.stderr))));
+    }
+    let mut out = pkt_line(&format!("# service={}\n", call.service.name()));
+    out.extend_from_slice(b"0000");
+    out.extend_from_slice(&output.stdout);
+    Ok(out)
+}
+
+/// A running service: its output stream, and the child to wait for.
+pub struct RunningService {
+    pub stdout: BoxStream<'static, std::io::Result<Bytes>>,
+    child: Child,
+    feeder: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// How a service ended.
+#[derive(Debug)]
+pub struct ServiceExit {
+    pub success: bool,
+    pub stderr: String,
+}
+
+/// Starts the service and feeds `body` into it in the background.
+pub fn start(call: &ServiceCall, body: impl AsyncRead + Send + Unpin + 'static) -> Result<RunningService> {
+    let mut child = command(call, false).spawn()?;
+    let mut stdin = child.stdin.take().ok_or_else(|| Error::internal("git child has no stdin"))?;
+    let stdout = child.stdout.take().ok_or_else(|| Error::internal("git child has no stdout"))?;
+    let feeder = tokio::spawn(async move {
+        let mut body = body;
+        tokio::io::copy(&mut body, &mut stdin).await?;
+        stdin.shutdown().await
+    });
+    Ok(RunningService { stdout: ReaderStream::with_capacity(stdout, 64 * 1024).boxed(), child, feeder })
+}
+
+impl RunningService {
+    /// Waits for the child (after its stdout was drained) and collects its stderr.
+    pub async fn finish(mut self) -> Result<ServiceExit> {
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr).await;
+        }
+        let status = self.child.wait().await?;
+        // A client that hangs up mid-body makes the feeder fail; git then fails too.
+        let _ = self.feeder.await;
+        Ok(ServiceExit { success: status.success(), stderr })
+    }
+
+    /// The output as one stream that reaps the child once stdout ends (failures are logged:
+    /// by then the status line has gone out and only the pack stream can show the error).
+    pub fn into_stream(mut self) -> BoxStream<'static, std::io::Result<Bytes>> {
+        let stdout = std::mem::replace(&mut self.stdout, futures::stream::empty().boxed());
+        let reap = futures::stream::once(async move {
+            match self.finish().await {
+                Ok(exit) if !exit.success => tracing::warn!(stderr = %exit.stderr.trim(), "git upload-pack failed"),
+                Err(e) => tracing::warn!(error = %e, "git upload-pack could not be waited for"),
+                Ok(_) => {}
+            }
+        })
+        .filter_map(|()| async { None });
+        stdout.chain(reap).boxed()
+    }
+
+    /// Runs to completion, buffering the (small) output: used for receive-pack, whose report
+    /// must only be sent after the push was indexed.
+    pub async fn collect(mut self) -> Result<(Vec<u8>, ServiceExit)> {
+        let mut out = Vec::new();
+        while let Some(chunk) = self.stdout.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        let exit = self.finish().await?;
+        Ok((out, exit))
+    }
+}
+
+/// Whether `ancestor` is an ancestor of `descendant` (for logging forced pushes).
+pub async fn is_ancestor(git_dir: &Path, ancestor: &str, descendant: &str) -> bool {
+    Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["merge-base", "--is-ancestor", ancestor, descendant])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_header_is_checked() {
+        assert!(valid_protocol("version=2"));
+        assert!(valid_protocol("version=2:object-format=sha1"));
+        assert!(!valid_protocol("version=2;rm -rf"));
+        assert!(!valid_protocol(""));
+        assert!(!valid_protocol("=2"));
+    }
+
+    #[test]
+    fn pkt_lines() {
+        assert_eq!(pkt_line("# service=git-upload-pack\n"), b"001e# service=git-upload-pack\n");
+    }
+}
