@@ -2,7 +2,7 @@
 //! `X-Error-Message` headers, and a JSON `{"error": …}` body. Internal details never reach
 //! the client; they are logged once here.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use wharf_core::{Error, ErrorKind};
 
@@ -10,14 +10,18 @@ use wharf_core::{Error, ErrorKind};
 #[derive(Debug)]
 pub struct ApiError {
     pub error: Error,
-    pub headers: HeaderMap,
+    /// Kept small (a Vec, not a HeaderMap) because every `Result` in the API carries it.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
-        ApiError { error, headers: HeaderMap::new() }
+        ApiError {
+            error,
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -27,7 +31,7 @@ impl ApiError {
     }
     pub fn with_header(mut self, name: &'static str, value: &str) -> ApiError {
         if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(HeaderName::from_static(name), v);
+            self.headers.push((HeaderName::from_static(name), v));
         }
         self
     }
@@ -36,7 +40,10 @@ impl ApiError {
 /// The status the Hub uses for each kind.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
-        ErrorKind::RepoNotFound | ErrorKind::RevisionNotFound | ErrorKind::EntryNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::RepoNotFound
+        | ErrorKind::RevisionNotFound
+        | ErrorKind::EntryNotFound
+        | ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::GatedRepo | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
@@ -51,7 +58,17 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 
 /// Header values must be visible ASCII; anything else is replaced so the message survives.
 pub fn header_safe(message: &str) -> HeaderValue {
-    let clean: String = message.chars().take(512).map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
+    let clean: String = message
+        .chars()
+        .take(512)
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("Error"))
 }
 
@@ -61,7 +78,10 @@ pub fn error_response(status: StatusCode, code: Option<&str>, message: &str) -> 
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     if let Some(code) = code {
-        headers.insert("x-error-code", HeaderValue::from_str(code).unwrap_or_else(|_| HeaderValue::from_static("Error")));
+        headers.insert(
+            "x-error-code",
+            HeaderValue::from_str(code).unwrap_or_else(|_| HeaderValue::from_static("Error")),
+        );
     }
     headers.insert("x-error-message", header_safe(message));
     response
@@ -75,9 +95,14 @@ impl IntoResponse for ApiError {
         }
         let mut response = error_response(status_of(kind), kind.hub_code(), &self.error.message);
         if kind == ErrorKind::Unauthorized {
-            response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"wharf\", Basic realm=\"wharf\""));
+            response.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Bearer realm=\"wharf\", Basic realm=\"wharf\""),
+            );
         }
-        response.headers_mut().extend(self.headers);
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         response
     }
 }

@@ -1,11 +1,11 @@
 //! Request plumbing shared by the handlers: who is calling, which origin they used, and query
 //! strings parsed the way both client generations send them (`true`/`True`, repeated keys).
 
-use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+use crate::error::{ApiError, ApiResult};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use base64::Engine;
 use wharf_core::{Error, ErrorKind};
 use wharf_hub::{Caller, Credentials};
@@ -13,7 +13,9 @@ use wharf_hub::{Caller, Credentials};
 /// Reads `Authorization: Bearer …` or `Basic …` (any user name with a token as password, or a
 /// user name and an account password).
 pub fn credentials(headers: &HeaderMap) -> ApiResult<Credentials> {
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else { return Ok(Credentials::None) };
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(Credentials::None);
+    };
     let value = value.to_str().map_err(|_| bad_auth())?;
     let (scheme, rest) = value.split_once(' ').ok_or_else(bad_auth)?;
     let rest = rest.trim();
@@ -21,20 +23,28 @@ pub fn credentials(headers: &HeaderMap) -> ApiResult<Credentials> {
         return Ok(Credentials::Token(rest.to_string()));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| bad_auth())?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .map_err(|_| bad_auth())?;
         let decoded = String::from_utf8(decoded).map_err(|_| bad_auth())?;
         let (user, password) = decoded.split_once(':').ok_or_else(bad_auth)?;
         return Ok(if password.starts_with("hf_") || user.is_empty() {
             Credentials::Token(password.to_string())
         } else {
-            Credentials::Password { user: user.to_string(), password: password.to_string() }
+            Credentials::Password {
+                user: user.to_string(),
+                password: password.to_string(),
+            }
         });
     }
     Err(bad_auth())
 }
 
 fn bad_auth() -> ApiError {
-    ApiError::new(ErrorKind::Unauthorized, "Invalid credentials in Authorization header")
+    ApiError::new(
+        ErrorKind::Unauthorized,
+        "Invalid credentials in Authorization header",
+    )
 }
 
 /// The authenticated (or anonymous) caller of this request.
@@ -43,7 +53,10 @@ pub struct Auth(pub Caller);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let creds = credentials(&parts.headers)?;
         Ok(Auth(state.hub.authenticate(&creds).await?))
     }
@@ -52,8 +65,13 @@ impl FromRequestParts<AppState> for Auth {
 impl OptionalFromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        <Auth as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        <Auth as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 
@@ -63,7 +81,10 @@ pub struct BaseUrl(pub String);
 impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(BaseUrl(base_url(&parts.headers, state)))
     }
 }
@@ -72,12 +93,18 @@ pub fn base_url(headers: &HeaderMap, state: &AppState) -> String {
     if let Some(url) = &state.public_url {
         return url.trim_end_matches('/').to_string();
     }
-    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).filter(|h| valid_host(h));
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| valid_host(h));
     format!("http://{}", host.unwrap_or("localhost"))
 }
 
 fn valid_host(h: &str) -> bool {
-    !h.is_empty() && h.len() < 256 && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    !h.is_empty()
+        && h.len() < 256
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// A query string as ordered key/value pairs, so repeated keys survive.
@@ -86,14 +113,23 @@ pub struct QueryPairs(pub Vec<(String, String)>);
 impl QueryPairs {
     pub fn parse(raw: Option<&str>) -> ApiResult<QueryPairs> {
         let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
-            .map_err(|e| ApiError::from(Error::bad_request(format!("Invalid query string: {e}"))))?;
+            .map_err(|e| {
+                ApiError::from(Error::bad_request(format!("Invalid query string: {e}")))
+            })?;
         Ok(QueryPairs(pairs))
     }
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key || k == &format!("{key}[]")).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key || k == &format!("{key}[]"))
+            .map(|(_, v)| v.clone())
+            .collect()
     }
     /// `true`, `True`, `1` (any case) are true; absent is `default`.
     pub fn flag(&self, key: &str, default: bool) -> bool {
@@ -106,9 +142,16 @@ impl QueryPairs {
     pub fn number(&self, key: &str) -> ApiResult<Option<i64>> {
         match self.get(key) {
             None | Some("") => Ok(None),
-            Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).map(Some).ok_or_else(|| {
-                ApiError::from(Error::bad_request(format!("Query parameter '{key}' must be a non-negative integer")))
-            }),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::from(Error::bad_request(format!(
+                        "Query parameter '{key}' must be a non-negative integer"
+                    )))
+                }),
         }
     }
 }
@@ -123,7 +166,12 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
 /// Builds the URL of the next page: the same path and query with `cursor` replaced.
 pub fn next_page_link(base: &str, path: &str, query: &QueryPairs, next_offset: usize) -> String {
-    let mut pairs: Vec<(String, String)> = query.0.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+    let mut pairs: Vec<(String, String)> = query
+        .0
+        .iter()
+        .filter(|(k, _)| k != "cursor")
+        .cloned()
+        .collect();
     pairs.push(("cursor".into(), next_offset.to_string()));
     let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     format!("<{base}{path}?{qs}>; rel=\"next\"")
@@ -138,10 +186,16 @@ mod tests {
     fn basic_with_token_and_with_password() {
         let mut h = HeaderMap::new();
         let enc = base64::engine::general_purpose::STANDARD.encode("anyone:hf_abc");
-        h.insert("authorization", HeaderValue::from_str(&format!("Basic {enc}")).expect("header"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Basic {enc}")).expect("header"),
+        );
         assert!(matches!(credentials(&h), Ok(Credentials::Token(t)) if t == "hf_abc"));
         let enc = base64::engine::general_purpose::STANDARD.encode("alice:pw");
-        h.insert("authorization", HeaderValue::from_str(&format!("Basic {enc}")).expect("header"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Basic {enc}")).expect("header"),
+        );
         assert!(matches!(credentials(&h), Ok(Credentials::Password { .. })));
         h.insert("authorization", HeaderValue::from_static("Basic !!!"));
         assert!(credentials(&h).is_err());

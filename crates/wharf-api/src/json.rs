@@ -1,9 +1,9 @@
 //! The Hub's JSON shapes for repos, tree entries, commits and refs.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use wharf_core::time::format_ms;
 use wharf_core::RepoType;
+use wharf_core::time::format_ms;
 use wharf_hub::{CommitInfo, EntryKind, Repo, RepoInfo, TreeEntry};
 
 fn gated(repo: &Repo) -> Value {
@@ -19,7 +19,14 @@ fn object_id(repo: &Repo) -> String {
 }
 
 /// Every property a repo can show, keyed by the names `expand=` uses.
-fn all_properties(repo: &Repo, sha: Option<&str>, card: Option<&Value>, tags: &[String], pipeline: Option<&str>, library: Option<&str>) -> Map<String, Value> {
+fn all_properties(
+    repo: &Repo,
+    sha: Option<&str>,
+    card: Option<&Value>,
+    tags: &[String],
+    pipeline: Option<&str>,
+    library: Option<&str>,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("author".into(), json!(repo.namespace));
     m.insert("sha".into(), json!(sha));
@@ -41,7 +48,10 @@ fn all_properties(repo: &Repo, sha: Option<&str>, card: Option<&Value>, tags: &[
         m.insert("library_name".into(), json!(library));
     }
     if repo.repo_type == RepoType::Space {
-        let sdk = card.and_then(|c| c.get("sdk")).cloned().unwrap_or(Value::Null);
+        let sdk = card
+            .and_then(|c| c.get("sdk"))
+            .cloned()
+            .unwrap_or(Value::Null);
         m.insert("sdk".into(), sdk);
     }
     m
@@ -74,10 +84,28 @@ pub fn sibling(e: &TreeEntry, with_blobs: bool) -> Value {
 /// `GET /api/{type}/{id}[/revision/{rev}]`.
 pub fn repo_info(info: &RepoInfo, with_blobs: bool, expand: &[String]) -> Value {
     let r = &info.repo;
-    let mut props = all_properties(r, Some(&info.sha), info.card_data.as_ref(), &info.derived.tags, info.derived.pipeline_tag.as_deref(), info.derived.library_name.as_deref());
-    props.insert("siblings".into(), Value::Array(info.files.iter().map(|e| sibling(e, with_blobs)).collect()));
+    let mut props = all_properties(
+        r,
+        Some(&info.sha),
+        info.card_data.as_ref(),
+        &info.derived.tags,
+        info.derived.pipeline_tag.as_deref(),
+        info.derived.library_name.as_deref(),
+    );
+    props.insert(
+        "siblings".into(),
+        Value::Array(info.files.iter().map(|e| sibling(e, with_blobs)).collect()),
+    );
     props.insert("spaces".into(), json!([]));
-    props.insert("usedStorage".into(), json!(info.files.iter().map(|e| e.lfs.as_ref().map(|p| p.size).unwrap_or(e.size)).sum::<u64>()));
+    props.insert(
+        "usedStorage".into(),
+        json!(
+            info.files
+                .iter()
+                .map(|e| e.lfs.as_ref().map(|p| p.size).unwrap_or(e.size))
+                .sum::<u64>()
+        ),
+    );
     let mut out = identity(r);
     select(&mut out, props, expand);
     Value::Object(out)
@@ -90,13 +118,32 @@ pub struct ListShape {
     pub expand: Vec<String>,
 }
 
-const LIST_DEFAULT: &[&str] = &["likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag", "library_name", "createdAt"];
+const LIST_DEFAULT: &[&str] = &[
+    "likes",
+    "trendingScore",
+    "private",
+    "downloads",
+    "tags",
+    "pipeline_tag",
+    "library_name",
+    "createdAt",
+];
 
 /// One element of `GET /api/models` etc.
 pub fn listed_repo(repo: &Repo, files: Option<&[TreeEntry]>, shape: &ListShape) -> Value {
-    let mut props = all_properties(repo, repo.sha.as_deref(), repo.card_data.as_ref(), &repo.tags, repo.pipeline_tag.as_deref(), repo.library_name.as_deref());
+    let mut props = all_properties(
+        repo,
+        repo.sha.as_deref(),
+        repo.card_data.as_ref(),
+        &repo.tags,
+        repo.pipeline_tag.as_deref(),
+        repo.library_name.as_deref(),
+    );
     if let Some(files) = files {
-        props.insert("siblings".into(), Value::Array(files.iter().map(|e| sibling(e, false)).collect()));
+        props.insert(
+            "siblings".into(),
+            Value::Array(files.iter().map(|e| sibling(e, false)).collect()),
+        );
     }
     let mut out = identity(repo);
     if !shape.expand.is_empty() {
@@ -129,7 +176,11 @@ pub fn last_commit(c: &CommitInfo) -> Value {
 }
 
 /// A tree / paths-info entry.
-pub fn tree_entry(e: &TreeEntry, last_commits: &HashMap<String, CommitInfo>, expand: bool) -> Value {
+pub fn tree_entry(
+    e: &TreeEntry,
+    last_commits: &HashMap<String, CommitInfo>,
+    expand: bool,
+) -> Value {
     let mut v = match e.kind {
         EntryKind::File => {
             let size = e.lfs.as_ref().map(|p| p.size).unwrap_or(e.size);
@@ -139,19 +190,23 @@ pub fn tree_entry(e: &TreeEntry, last_commits: &HashMap<String, CommitInfo>, exp
             }
             v
         }
-        EntryKind::Directory => json!({ "type": "directory", "oid": e.oid, "size": 0, "path": e.path }),
-    };
-    if expand {
-        if let Some(c) = last_commits.get(&e.path) {
-            v["lastCommit"] = last_commit(c);
+        EntryKind::Directory => {
+            json!({ "type": "directory", "oid": e.oid, "size": 0, "path": e.path })
         }
+    };
+    if expand && let Some(c) = last_commits.get(&e.path) {
+        v["lastCommit"] = last_commit(c);
     }
     v
 }
 
 /// An element of `GET …/commits/{rev}`.
 pub fn commit(c: &CommitInfo) -> Value {
-    let message = if c.message.is_empty() { c.title.clone() } else { format!("{}\n\n{}", c.title, c.message) };
+    let message = if c.message.is_empty() {
+        c.title.clone()
+    } else {
+        format!("{}\n\n{}", c.title, c.message)
+    };
     json!({
         "id": c.id,
         "title": c.title,

@@ -10,8 +10,8 @@ mod routes;
 
 pub use error::{ApiError, ApiResult};
 
-use axum::routing::{get, post, put};
 use axum::Router;
+use axum::routing::{get, post, put};
 use std::sync::Arc;
 use wharf_hub::Hub;
 
@@ -35,28 +35,64 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whoami-v2", get(account::whoami))
         .route("/api/validate-yaml", post(account::validate_yaml))
         .route("/api/repos/create", post(repos::create_repo))
-        .route("/api/repos/delete", axum::routing::delete(repos::delete_repo))
+        .route(
+            "/api/repos/delete",
+            axum::routing::delete(repos::delete_repo),
+        )
         .route("/api/repos/move", post(repos::move_repo))
         .route("/api/{kind}", get(listing::list_repos))
         .route("/api/{kind}/{ns}/{name}", get(repos::repo_info))
-        .route("/api/{kind}/{ns}/{name}/revision/{rev}", get(repos::repo_info_at))
-        .route("/api/{kind}/{ns}/{name}/settings", put(repos::update_settings))
+        .route(
+            "/api/{kind}/{ns}/{name}/revision/{rev}",
+            get(repos::repo_info_at),
+        )
+        .route(
+            "/api/{kind}/{ns}/{name}/settings",
+            put(repos::update_settings),
+        )
         .route("/api/{kind}/{ns}/{name}/auth-check", get(repos::auth_check))
         .route("/api/{kind}/{ns}/{name}/tree/{rev}", get(files::tree_root))
-        .route("/api/{kind}/{ns}/{name}/tree/{rev}/{*path}", get(files::tree_path))
-        .route("/api/{kind}/{ns}/{name}/paths-info/{rev}", post(files::paths_info))
+        .route(
+            "/api/{kind}/{ns}/{name}/tree/{rev}/{*path}",
+            get(files::tree_path),
+        )
+        .route(
+            "/api/{kind}/{ns}/{name}/paths-info/{rev}",
+            post(files::paths_info),
+        )
         .route("/api/{kind}/{ns}/{name}/refs", get(refs::list_refs))
-        .route("/api/{kind}/{ns}/{name}/commits/{rev}", get(refs::list_commits))
-        .route("/api/{kind}/{ns}/{name}/branch/{branch}", post(refs::create_branch).delete(refs::delete_branch))
-        .route("/api/{kind}/{ns}/{name}/tag/{rev}", post(refs::create_tag).delete(refs::delete_tag))
-        .route("/api/{kind}/{ns}/{name}/preupload/{rev}", post(commit::preupload))
+        .route(
+            "/api/{kind}/{ns}/{name}/commits/{rev}",
+            get(refs::list_commits),
+        )
+        .route(
+            "/api/{kind}/{ns}/{name}/branch/{branch}",
+            post(refs::create_branch).delete(refs::delete_branch),
+        )
+        .route(
+            "/api/{kind}/{ns}/{name}/tag/{rev}",
+            post(refs::create_tag).delete(refs::delete_tag),
+        )
+        .route(
+            "/api/{kind}/{ns}/{name}/preupload/{rev}",
+            post(commit::preupload),
+        )
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     let commit_route = Router::new()
-        .route("/api/{kind}/{ns}/{name}/commit/{rev}", post(commit::create_commit))
+        .route(
+            "/api/{kind}/{ns}/{name}/commit/{rev}",
+            post(commit::create_commit),
+        )
         .layer(DefaultBodyLimit::max(COMMIT_BODY_LIMIT));
     let transfers = Router::new()
-        .route("/api/lfs/upload/{repo_id}/{oid}/{size}", put(lfs::upload_object))
-        .route("/api/lfs/download/{repo_id}/{oid}/{size}", get(lfs::download_object))
+        .route(
+            "/api/lfs/upload/{repo_id}/{oid}/{size}",
+            put(lfs::upload_object),
+        )
+        .route(
+            "/api/lfs/download/{repo_id}/{oid}/{size}",
+            get(lfs::download_object),
+        )
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .merge(api)
@@ -67,7 +103,9 @@ pub fn router(state: AppState) -> Router {
         // git gzips large fetch negotiations; other clients may too.
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(middleware::hub_errors))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
+        ))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

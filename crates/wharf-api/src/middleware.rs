@@ -32,7 +32,9 @@ pub async fn request_id(req: Request, next: Next) -> Response {
 pub async fn hub_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key("x-error-message") {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key("x-error-message")
+    {
         return response;
     }
     let message = match status {

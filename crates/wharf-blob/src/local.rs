@@ -30,12 +30,18 @@ impl LocalBlobStore {
             fs::remove_dir_all(&tmp).await?;
         }
         fs::create_dir_all(&tmp).await?;
-        Ok(LocalBlobStore { root: root.to_path_buf() })
+        Ok(LocalBlobStore {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The final path of an object. Only called with validated ids.
     fn object_path(&self, oid: &str) -> PathBuf {
-        self.root.join("objects").join(&oid[0..2]).join(&oid[2..4]).join(oid)
+        self.root
+            .join("objects")
+            .join(&oid[0..2])
+            .join(&oid[2..4])
+            .join(oid)
     }
 
     fn staging_path(&self) -> PathBuf {
@@ -51,7 +57,10 @@ fn check_oid(oid: &str) -> Result<()> {
     if is_sha256_hex(oid) {
         Ok(())
     } else {
-        Err(Error::bad_request(format!("Invalid object id '{}': expected 64 lowercase hex digits", oid.escape_debug())))
+        Err(Error::bad_request(format!(
+            "Invalid object id '{}': expected 64 lowercase hex digits",
+            oid.escape_debug()
+        )))
     }
 }
 
@@ -91,11 +100,19 @@ impl BlobStore for LocalBlobStore {
     async fn put_verified(&self, oid: &str, size: u64, body: ByteStream) -> Result<()> {
         check_oid(oid)?;
         let staging = self.staging_path();
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&staging).await?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)
+            .await?;
         let outcome = write_hashing(&mut file, body, size).await;
         let verdict = match outcome {
-            Ok((n, _)) if n != size => Err(Error::bad_request(format!("Size mismatch: expected {size} bytes, received {n}"))),
-            Ok((_, digest)) if digest != oid => Err(Error::bad_request(format!("Hash mismatch: expected sha256 {oid}, received {digest}"))),
+            Ok((n, _)) if n != size => Err(Error::bad_request(format!(
+                "Size mismatch: expected {size} bytes, received {n}"
+            ))),
+            Ok((_, digest)) if digest != oid => Err(Error::bad_request(format!(
+                "Hash mismatch: expected sha256 {oid}, received {digest}"
+            ))),
             other => other.map(|_| ()),
         };
         if let Err(e) = verdict {
@@ -106,7 +123,9 @@ impl BlobStore for LocalBlobStore {
         file.sync_all().await?;
         drop(file);
         let target = self.object_path(oid);
-        let dir = target.parent().expect("object paths always have a parent because they are nested under objects/");
+        let dir = target
+            .parent()
+            .expect("object paths always have a parent because they are nested under objects/");
         fs::create_dir_all(dir).await?;
         fs::rename(&staging, &target).await?;
         fsync_dir(dir).await
@@ -116,7 +135,9 @@ impl BlobStore for LocalBlobStore {
         check_oid(oid)?;
         let mut file = match File::open(self.object_path(oid)).await {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::entry_not_found(oid)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::entry_not_found(oid));
+            }
             Err(e) => return Err(e.into()),
         };
         let stream: ByteStream = match range {
@@ -137,7 +158,13 @@ mod tests {
     use bytes::Bytes;
 
     fn body(parts: &[&'static [u8]]) -> ByteStream {
-        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>()).boxed()
+        futures::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+        .boxed()
     }
 
     fn sha(data: &[u8]) -> String {
@@ -158,10 +185,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalBlobStore::open(dir.path()).await.expect("open");
         let oid = sha(b"hello world");
-        store.put_verified(&oid, 11, body(&[b"hello ", b"world"])).await.expect("put");
+        store
+            .put_verified(&oid, 11, body(&[b"hello ", b"world"]))
+            .await
+            .expect("put");
         assert_eq!(store.size(&oid).await.expect("size"), Some(11));
-        assert_eq!(collect(store.read(&oid, None).await.expect("read")).await, b"hello world");
-        let part = store.read(&oid, Some(ByteRange { start: 6, end: 10 })).await.expect("range");
+        assert_eq!(
+            collect(store.read(&oid, None).await.expect("read")).await,
+            b"hello world"
+        );
+        let part = store
+            .read(&oid, Some(ByteRange { start: 6, end: 10 }))
+            .await
+            .expect("range");
         assert_eq!(collect(part).await, b"world");
     }
 
@@ -170,12 +206,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalBlobStore::open(dir.path()).await.expect("open");
         let oid = sha(b"hello world");
-        let e = store.put_verified(&oid, 11, body(&[b"hello there"])).await.expect_err("hash");
+        let e = store
+            .put_verified(&oid, 11, body(&[b"hello there"]))
+            .await
+            .expect_err("hash");
         assert_eq!(e.kind, wharf_core::ErrorKind::BadRequest);
-        let e = store.put_verified(&oid, 11, body(&[b"hello world!"])).await.expect_err("size");
+        let e = store
+            .put_verified(&oid, 11, body(&[b"hello world!"]))
+            .await
+            .expect_err("size");
         assert!(e.message.contains("Size mismatch"), "{}", e.message);
         assert_eq!(store.size(&oid).await.expect("size"), None);
-        let leftovers = std::fs::read_dir(dir.path().join("tmp")).expect("tmp").count();
+        let leftovers = std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count();
         assert_eq!(leftovers, 0, "staging files must be removed");
     }
 

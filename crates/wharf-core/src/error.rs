@@ -61,13 +61,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn repo_not_found() -> Self {
         Error::new(ErrorKind::RepoNotFound, "Repository not found")
     }
     pub fn revision_not_found(rev: &str) -> Self {
-        Error::new(ErrorKind::RevisionNotFound, format!("Invalid rev id: {rev}"))
+        Error::new(
+            ErrorKind::RevisionNotFound,
+            format!("Invalid rev id: {rev}"),
+        )
     }
     pub fn entry_not_found(path: &str) -> Self {
         Error::new(ErrorKind::EntryNotFound, format!("Entry not found: {path}"))

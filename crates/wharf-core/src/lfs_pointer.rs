@@ -19,7 +19,9 @@ impl LfsPointer {
         let text = std::str::from_utf8(data).ok()?;
         let mut lines = text.lines();
         let version = lines.next()?;
-        if !version.starts_with("version https://git-lfs.github.com/spec/") && version != "version https://hawser.github.com/spec/v1" {
+        if !version.starts_with("version https://git-lfs.github.com/spec/")
+            && version != "version https://hawser.github.com/spec/v1"
+        {
             return None;
         }
         let (mut oid, mut size) = (None, None);
@@ -39,13 +41,18 @@ impl LfsPointer {
 
     /// The canonical pointer text, exactly as git-lfs writes it.
     pub fn to_text(&self) -> String {
-        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n", self.oid, self.size)
+        format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n",
+            self.oid, self.size
+        )
     }
 }
 
 /// True for 64 lowercase hex digits.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -54,7 +61,10 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let p = LfsPointer { oid: "a".repeat(64), size: 5000 };
+        let p = LfsPointer {
+            oid: "a".repeat(64),
+            size: 5000,
+        };
         let text = p.to_text();
         assert_eq!(text.len(), 129);
         assert_eq!(LfsPointer::parse(text.as_bytes()), Some(p));
@@ -63,6 +73,11 @@ mod tests {
     #[test]
     fn rejects_non_pointers() {
         assert_eq!(LfsPointer::parse(b"hello"), None);
-        assert_eq!(LfsPointer::parse(b"version https://git-lfs.github.com/spec/v1\noid sha256:zz\nsize 1\n"), None);
+        assert_eq!(
+            LfsPointer::parse(
+                b"version https://git-lfs.github.com/spec/v1\noid sha256:zz\nsize 1\n"
+            ),
+            None
+        );
     }
 }

@@ -7,4 +7,6 @@ pub mod names;
 pub mod time;
 
 pub use error::{Error, ErrorKind, Result};
-pub use names::{RepoId, RepoType, Role, validate_namespace, validate_repo_name, normalize_repo_path};
+pub use names::{
+    RepoId, RepoType, Role, normalize_repo_path, validate_namespace, validate_repo_name,
+};

@@ -67,13 +67,18 @@ impl RepoId {
     pub fn new(namespace: &str, name: &str) -> Result<RepoId> {
         validate_namespace(namespace)?;
         validate_repo_name(name)?;
-        Ok(RepoId { namespace: namespace.to_string(), name: name.to_string() })
+        Ok(RepoId {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
     }
     /// Parses `ns/name`; single-segment ids are refused (Wharf has no legacy root namespace).
     pub fn parse(id: &str) -> Result<RepoId> {
         match id.split_once('/') {
             Some((ns, name)) => RepoId::new(ns, name),
-            None => Err(Error::bad_request(format!("Repo id must be in the form 'namespace/name': '{id}'"))),
+            None => Err(Error::bad_request(format!(
+                "Repo id must be in the form 'namespace/name': '{id}'"
+            ))),
         }
     }
 }
@@ -116,7 +121,9 @@ impl Role {
 pub fn validate_repo_name(name: &str) -> Result<()> {
     validate_segment(name, "repo name")?;
     if name.ends_with(".git") {
-        return Err(Error::bad_request(format!("Invalid repo name '{name}': cannot end with '.git'")));
+        return Err(Error::bad_request(format!(
+            "Invalid repo name '{name}': cannot end with '.git'"
+        )));
     }
     Ok(())
 }
@@ -131,7 +138,10 @@ fn validate_segment(s: &str, what: &str) -> Result<()> {
     if s.is_empty() || s.len() > 96 {
         return bad("must be 1 to 96 characters long");
     }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
         return bad("only letters, digits, '-', '_' and '.' are allowed");
     }
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
@@ -149,7 +159,12 @@ fn validate_segment(s: &str, what: &str) -> Result<()> {
 /// git's own data: absolute paths, `..`, `.` segments, backslashes, NUL, `.git/`.
 /// A leading `/` is stripped as the Hub client does; empty segments from `//` are dropped.
 pub fn normalize_repo_path(path: &str) -> Result<String> {
-    let bad = |why: &str| Err(Error::unprocessable(format!("Invalid path '{}': {why}", path.escape_debug())));
+    let bad = |why: &str| {
+        Err(Error::unprocessable(format!(
+            "Invalid path '{}': {why}",
+            path.escape_debug()
+        )))
+    };
     if path.contains('\0') {
         return bad("NUL byte");
     }
@@ -183,15 +198,38 @@ mod tests {
     fn names() {
         assert!(validate_repo_name("dummy-model_m064").is_ok());
         assert!(validate_repo_name("a").is_ok());
-        for bad in ["", "-a", "a-", "a--b", "a..b", "x.git", "a/b", "é", &"a".repeat(97)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a--b",
+            "a..b",
+            "x.git",
+            "a/b",
+            "é",
+            &"a".repeat(97),
+        ] {
             assert!(validate_repo_name(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn paths() {
-        assert_eq!(normalize_repo_path("/a//b.txt").ok().as_deref(), Some("a/b.txt"));
-        for bad in ["..", "a/../b", "./a", ".git/config", "a/.git/x", "..\\ddd", "a\0b", "/", ""] {
+        assert_eq!(
+            normalize_repo_path("/a//b.txt").ok().as_deref(),
+            Some("a/b.txt")
+        );
+        for bad in [
+            "..",
+            "a/../b",
+            "./a",
+            ".git/config",
+            "a/.git/x",
+            "..\\ddd",
+            "a\0b",
+            "/",
+            "",
+        ] {
             assert!(normalize_repo_path(bad).is_err(), "{bad:?}");
         }
         assert!(normalize_repo_path(".gitattributes").is_ok());
@@ -199,7 +237,13 @@ mod tests {
 
     #[test]
     fn repo_ids() {
-        assert_eq!(RepoId::parse("alice/m").map(|r| r.to_string()).ok().as_deref(), Some("alice/m"));
+        assert_eq!(
+            RepoId::parse("alice/m")
+                .map(|r| r.to_string())
+                .ok()
+                .as_deref(),
+            Some("alice/m")
+        );
         assert!(RepoId::parse("alice").is_err());
         assert!(RepoId::parse("a/b/c").is_err());
     }

@@ -12,9 +12,9 @@ mod init;
 mod odb;
 mod refname;
 mod refs;
+pub mod transport;
 mod tree;
 mod write;
-pub mod transport;
 
 use std::path::{Path, PathBuf};
 

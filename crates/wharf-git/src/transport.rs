@@ -4,8 +4,8 @@
 //! multi-GB clone or push never sits in memory.
 
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -62,7 +62,10 @@ fn valid_protocol(p: &str) -> bool {
         && p.len() < 256
         && p.split(':').all(|kv| {
             kv.split_once('=').is_some_and(|(k, v)| {
-                !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                !k.is_empty()
+                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
             })
         })
 }
@@ -72,7 +75,8 @@ fn command(call: &ServiceCall, advertise: bool) -> Command {
     // Pushes must be durable: git does not fsync loose objects and refs by default.
     cmd.args(["-c", "core.fsync=all", "-c", "core.fsyncMethod=fsync"]);
     if let Some(hooks) = &call.hooks_dir {
-        cmd.arg("-c").arg(format!("core.hooksPath={}", hooks.display()));
+        cmd.arg("-c")
+            .arg(format!("core.hooksPath={}", hooks.display()));
     }
     cmd.arg(call.service.subcommand()).arg("--stateless-rpc");
     if advertise {
@@ -90,7 +94,10 @@ fn command(call: &ServiceCall, advertise: bool) -> Command {
         cmd.env("GIT_PROTOCOL", p);
     }
     cmd.envs(call.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     cmd
 }
 
@@ -102,7 +109,11 @@ fn pkt_line(text: &str) -> Vec<u8> {
 pub async fn advertise(call: &ServiceCall) -> Result<Vec<u8>> {
     let output = command(call, true).stdin(Stdio::null()).output().await?;
     if !output.status.success() {
-        return Err(Error::internal(format!("git {} --advertise-refs failed: {}", call.service.subcommand(), String::from_utf8_lossy(&output.stderr))));
+        return Err(Error::internal(format!(
+            "git {} --advertise-refs failed: {}",
+            call.service.subcommand(),
+            String::from_utf8_lossy(&output.stderr)
+        )));
     }
     let mut out = pkt_line(&format!("# service={}\n", call.service.name()));
     out.extend_from_slice(b"0000");
@@ -125,16 +136,29 @@ pub struct ServiceExit {
 }
 
 /// Starts the service and feeds `body` into it in the background.
-pub fn start(call: &ServiceCall, body: impl AsyncRead + Send + Unpin + 'static) -> Result<RunningService> {
+pub fn start(
+    call: &ServiceCall,
+    body: impl AsyncRead + Send + Unpin + 'static,
+) -> Result<RunningService> {
     let mut child = command(call, false).spawn()?;
-    let mut stdin = child.stdin.take().ok_or_else(|| Error::internal("git child has no stdin"))?;
-    let stdout = child.stdout.take().ok_or_else(|| Error::internal("git child has no stdout"))?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| Error::internal("git child has no stdin"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::internal("git child has no stdout"))?;
     let feeder = tokio::spawn(async move {
         let mut body = body;
         tokio::io::copy(&mut body, &mut stdin).await?;
         stdin.shutdown().await
     });
-    Ok(RunningService { stdout: ReaderStream::with_capacity(stdout, 64 * 1024).boxed(), child, feeder })
+    Ok(RunningService {
+        stdout: ReaderStream::with_capacity(stdout, 64 * 1024).boxed(),
+        child,
+        feeder,
+    })
 }
 
 impl RunningService {
@@ -147,7 +171,10 @@ impl RunningService {
         let status = self.child.wait().await?;
         // A client that hangs up mid-body makes the feeder fail; git then fails too.
         let _ = self.feeder.await;
-        Ok(ServiceExit { success: status.success(), stderr })
+        Ok(ServiceExit {
+            success: status.success(),
+            stderr,
+        })
     }
 
     /// The output as one stream that reaps the child once stdout ends (failures are logged:
@@ -156,7 +183,9 @@ impl RunningService {
         let stdout = std::mem::replace(&mut self.stdout, futures::stream::empty().boxed());
         let reap = futures::stream::once(async move {
             match self.finish().await {
-                Ok(exit) if !exit.success => tracing::warn!(stderr = %exit.stderr.trim(), "git upload-pack failed"),
+                Ok(exit) if !exit.success => {
+                    tracing::warn!(stderr = %exit.stderr.trim(), "git upload-pack failed")
+                }
                 Err(e) => tracing::warn!(error = %e, "git upload-pack could not be waited for"),
                 Ok(_) => {}
             }
@@ -206,6 +235,9 @@ mod tests {
 
     #[test]
     fn pkt_lines() {
-        assert_eq!(pkt_line("# service=git-upload-pack\n"), b"001e# service=git-upload-pack\n");
+        assert_eq!(
+            pkt_line("# service=git-upload-pack\n"),
+            b"001e# service=git-upload-pack\n"
+        );
     }
 }

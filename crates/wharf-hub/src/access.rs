@@ -13,7 +13,10 @@ pub enum Credentials {
     /// A bearer token, or the password of HTTP Basic when it looks like a token.
     Token(String),
     /// HTTP Basic with an account password.
-    Password { user: String, password: String },
+    Password {
+        user: String,
+        password: String,
+    },
 }
 
 /// An authenticated (or anonymous) caller.
@@ -59,7 +62,10 @@ impl Caller {
         if user.is_admin || user.name.eq_ignore_ascii_case(namespace) {
             return Some(Role::Admin);
         }
-        self.orgs.iter().find(|(org, _)| org.name.eq_ignore_ascii_case(namespace)).map(|(_, role)| *role)
+        self.orgs
+            .iter()
+            .find(|(org, _)| org.name.eq_ignore_ascii_case(namespace))
+            .map(|(_, role)| *role)
     }
 
     /// Namespaces whose private repos this caller may see.
@@ -90,12 +96,20 @@ impl Caller {
             return Err(Error::unauthorized("You must be authenticated to do this"));
         }
         if !self.may_write() {
-            return Err(Error::forbidden("This token has read access only; a write token is needed"));
+            return Err(Error::forbidden(
+                "This token has read access only; a write token is needed",
+            ));
         }
-        let required = if need == Need::Admin { Role::Admin } else { Role::Write };
+        let required = if need == Need::Admin {
+            Role::Admin
+        } else {
+            Role::Write
+        };
         match self.role_in_namespace(namespace) {
             Some(role) if role >= required => Ok(()),
-            _ => Err(Error::forbidden(format!("You don't have the rights to write in the namespace '{namespace}'"))),
+            _ => Err(Error::forbidden(format!(
+                "You don't have the rights to write in the namespace '{namespace}'"
+            ))),
         }
     }
 
@@ -127,37 +141,74 @@ impl Hub {
             }
         };
         let orgs = self.meta.orgs_of_user(user.id).await?;
-        Ok(Caller { user: Some(user), scope: Some(scope), token_label: label, orgs })
+        Ok(Caller {
+            user: Some(user),
+            scope: Some(scope),
+            token_label: label,
+            orgs,
+        })
     }
 
     async fn check_password(&self, name: &str, password: &str) -> Result<Account> {
-        let account = self.meta.account_by_name(name).await?.filter(|a| a.kind == AccountKind::User);
-        let Some(account) = account else { return Err(invalid_credentials()) };
-        let Some(hash) = account.password_hash.clone() else { return Err(invalid_credentials()) };
+        let account = self
+            .meta
+            .account_by_name(name)
+            .await?
+            .filter(|a| a.kind == AccountKind::User);
+        let Some(account) = account else {
+            return Err(invalid_credentials());
+        };
+        let Some(hash) = account.password_hash.clone() else {
+            return Err(invalid_credentials());
+        };
         let password = password.to_string();
-        let ok = crate::blocking(move || Ok(crate::admin::verify_password(&password, &hash))).await?;
-        if ok { Ok(account) } else { Err(invalid_credentials()) }
+        let ok =
+            crate::blocking(move || Ok(crate::admin::verify_password(&password, &hash))).await?;
+        if ok {
+            Ok(account)
+        } else {
+            Err(invalid_credentials())
+        }
     }
 
     /// Finds a repository by its current or former name and checks the caller's access.
-    pub async fn repo(&self, caller: &Caller, addr: &RepoAddress, need: Need) -> Result<RepoHandle> {
-        let repo = self.find_repo_row(addr).await?.ok_or_else(Error::repo_not_found)?;
+    pub async fn repo(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        need: Need,
+    ) -> Result<RepoHandle> {
+        let repo = self
+            .find_repo_row(addr)
+            .await?
+            .ok_or_else(Error::repo_not_found)?;
         caller.check_repo(&repo, need)?;
         let git = self.git_for(&repo.storage_id).await?;
         Ok(RepoHandle { repo, git })
     }
 
     pub(crate) async fn find_repo_row(&self, addr: &RepoAddress) -> Result<Option<Repo>> {
-        if wharf_core::validate_namespace(&addr.namespace).is_err() || wharf_core::validate_repo_name(&addr.name).is_err() {
+        if wharf_core::validate_namespace(&addr.namespace).is_err()
+            || wharf_core::validate_repo_name(&addr.name).is_err()
+        {
             return Ok(None);
         }
-        if let Some(r) = self.meta.repo_by_name(addr.repo_type, &addr.namespace, &addr.name).await? {
+        if let Some(r) = self
+            .meta
+            .repo_by_name(addr.repo_type, &addr.namespace, &addr.name)
+            .await?
+        {
             return Ok(Some(r));
         }
-        self.meta.repo_by_old_name(addr.repo_type, &addr.namespace, &addr.name).await
+        self.meta
+            .repo_by_old_name(addr.repo_type, &addr.namespace, &addr.name)
+            .await
     }
 }
 
 fn invalid_credentials() -> Error {
-    Error::new(ErrorKind::Unauthorized, "Invalid credentials in Authorization header")
+    Error::new(
+        ErrorKind::Unauthorized,
+        "Invalid credentials in Authorization header",
+    )
 }

@@ -3,8 +3,8 @@
 
 use crate::access::hash_token;
 use crate::{Caller, Hub};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use wharf_core::{Error, Result, Role, time::now_ms, validate_namespace};
 use wharf_meta::{Account, AccountKind, NewAccount, NewToken};
 
@@ -29,12 +29,17 @@ pub struct WhoAmI {
 
 /// Hashes a password with Argon2id (PHC string).
 pub(crate) fn hash_password(password: &str) -> Result<String> {
-    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(Error::internal)
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(Error::internal)
 }
 
 pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -81,7 +86,12 @@ impl Hub {
             .await
     }
 
-    pub async fn add_org(&self, name: &str, owner: &str, fullname: Option<String>) -> Result<Account> {
+    pub async fn add_org(
+        &self,
+        name: &str,
+        owner: &str,
+        fullname: Option<String>,
+    ) -> Result<Account> {
         validate_namespace(name)?;
         let owner = self.user_by_name(owner).await?;
         let org = self
@@ -96,27 +106,49 @@ impl Hub {
                 created_at: now_ms(),
             })
             .await?;
-        self.meta.set_membership(org.id, owner.id, Role::Admin).await?;
+        self.meta
+            .set_membership(org.id, owner.id, Role::Admin)
+            .await?;
         Ok(org)
     }
 
     pub async fn set_org_member(&self, org: &str, user: &str, role: Role) -> Result<()> {
-        let org = self.meta.account_by_name(org).await?.filter(|a| a.kind == AccountKind::Org);
+        let org = self
+            .meta
+            .account_by_name(org)
+            .await?
+            .filter(|a| a.kind == AccountKind::Org);
         let org = org.ok_or_else(|| Error::bad_request("No such organization"))?;
         let user = self.user_by_name(user).await?;
         self.meta.set_membership(org.id, user.id, role).await
     }
 
     /// Creates a token (or imports `value`) and returns its clear value; only its hash is stored.
-    pub async fn add_token(&self, user: &str, role: Role, label: Option<String>, value: Option<String>) -> Result<String> {
+    pub async fn add_token(
+        &self,
+        user: &str,
+        role: Role,
+        label: Option<String>,
+        value: Option<String>,
+    ) -> Result<String> {
         let user = self.user_by_name(user).await?;
         let token = match value {
             Some(v) if valid_imported_token(&v) => v,
-            Some(_) => return Err(Error::bad_request("An imported token must be 8 to 256 printable characters")),
+            Some(_) => {
+                return Err(Error::bad_request(
+                    "An imported token must be 8 to 256 printable characters",
+                ));
+            }
             None => generate_token()?,
         };
         let label = label.unwrap_or_else(|| format!("{}-{}", user.name, role.as_str()));
-        let new = NewToken { user_id: user.id, token_hash: hash_token(&token), role, label, created_at: now_ms() };
+        let new = NewToken {
+            user_id: user.id,
+            token_hash: hash_token(&token),
+            role,
+            label,
+            created_at: now_ms(),
+        };
         self.meta.create_token(new).await?;
         Ok(token)
     }
@@ -126,13 +158,20 @@ impl Hub {
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Account> {
-        let account = self.meta.account_by_name(name).await?.filter(|a| a.kind == AccountKind::User);
+        let account = self
+            .meta
+            .account_by_name(name)
+            .await?
+            .filter(|a| a.kind == AccountKind::User);
         account.ok_or_else(|| Error::bad_request(format!("No such user '{name}'")))
     }
 
     /// `whoami-v2`: needs an authenticated caller.
     pub fn whoami(&self, caller: &Caller) -> Result<WhoAmI> {
-        let user = caller.user.clone().ok_or_else(|| Error::unauthorized("Invalid credentials in Authorization header"))?;
+        let user = caller
+            .user
+            .clone()
+            .ok_or_else(|| Error::unauthorized("Invalid credentials in Authorization header"))?;
         Ok(WhoAmI {
             user,
             orgs: caller.orgs.clone(),

@@ -33,12 +33,16 @@ impl CardState {
 }
 
 fn small_file<'a>(files: &'a [TreeEntry], path: &str) -> Option<&'a TreeEntry> {
-    files.iter().find(|e| e.kind == EntryKind::File && e.path == path && e.lfs.is_none() && e.size <= MAX_PARSED_FILE)
+    files.iter().find(|e| {
+        e.kind == EntryKind::File && e.path == path && e.lfs.is_none() && e.size <= MAX_PARSED_FILE
+    })
 }
 
 fn read_text(git: &GitRepo, entry: Option<&TreeEntry>) -> Result<Option<String>> {
     match entry {
-        Some(e) => Ok(Some(String::from_utf8_lossy(&git.read_blob(&e.oid)?).into_owned())),
+        Some(e) => Ok(Some(
+            String::from_utf8_lossy(&git.read_blob(&e.oid)?).into_owned(),
+        )),
         None => Ok(None),
     }
 }
@@ -52,13 +56,23 @@ fn model_type(config: Option<String>) -> Option<String> {
 pub(crate) async fn card_state(git: Arc<GitRepo>, commit: String) -> Result<CardState> {
     blocking(move || {
         let all = git.list_tree(&commit, "", true)?.unwrap_or_default();
-        let files: Vec<TreeEntry> = all.into_iter().filter(|e| e.kind == EntryKind::File).collect();
+        let files: Vec<TreeEntry> = all
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::File)
+            .collect();
         let readme = read_text(&git, small_file(&files, "README.md"))?;
-        let card_data = readme.as_deref().and_then(|text| wharf_card::parse_card(text).ok().flatten());
+        let card_data = readme
+            .as_deref()
+            .and_then(|text| wharf_card::parse_card(text).ok().flatten());
         let config = read_text(&git, small_file(&files, "config.json"))?;
         let names: Vec<String> = files.iter().map(|e| e.path.clone()).collect();
-        let derived = wharf_card::derive_info(card_data.as_ref(), &names, model_type(config).as_deref());
-        Ok(CardState { files, card_data, derived })
+        let derived =
+            wharf_card::derive_info(card_data.as_ref(), &names, model_type(config).as_deref());
+        Ok(CardState {
+            files,
+            card_data,
+            derived,
+        })
     })
     .await
 }

@@ -4,8 +4,8 @@
 
 use crate::access::Need;
 use crate::repos::signature_of;
-use crate::{blocking, Caller, Hub, RepoAddress, RepoHandle};
-use wharf_core::{lfs_pointer::LfsPointer, normalize_repo_path, time::now_ms, Error, Result};
+use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
+use wharf_core::{Error, Result, lfs_pointer::LfsPointer, normalize_repo_path, time::now_ms};
 use wharf_git::{EntryKind, RefExpect, TreeChange};
 use wharf_lfs::LfsRules;
 
@@ -23,10 +23,21 @@ pub struct CommitHeader {
 /// One operation of a commit, in the order given.
 #[derive(Debug, Clone)]
 pub enum CommitOp {
-    File { path: String, content: Vec<u8> },
-    LfsFile { path: String, oid: String, size: Option<i64> },
-    DeletedFile { path: String },
-    DeletedFolder { path: String },
+    File {
+        path: String,
+        content: Vec<u8>,
+    },
+    LfsFile {
+        path: String,
+        oid: String,
+        size: Option<i64>,
+    },
+    DeletedFile {
+        path: String,
+    },
+    DeletedFolder {
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +87,11 @@ fn looks_binary(sample: &[u8]) -> bool {
 }
 
 fn commit_message(header: &CommitHeader) -> String {
-    let summary = if header.summary.trim().is_empty() { "Commit with Wharf" } else { header.summary.trim() };
+    let summary = if header.summary.trim().is_empty() {
+        "Commit with Wharf"
+    } else {
+        header.summary.trim()
+    };
     match header.description.trim() {
         "" => summary.to_string(),
         d => format!("{summary}\n\n{d}"),
@@ -87,30 +102,48 @@ impl Hub {
     async fn branch_head(&self, handle: &RepoHandle, full_ref: &str, rev: &str) -> Result<String> {
         let git = handle.git.clone();
         let r = full_ref.to_string();
-        blocking(move || git.ref_target(&r)).await?.ok_or_else(|| Error::revision_not_found(rev))
+        blocking(move || git.ref_target(&r))
+            .await?
+            .ok_or_else(|| Error::revision_not_found(rev))
     }
 
-    pub async fn preupload(&self, caller: &Caller, addr: &RepoAddress, rev: &str, files: Vec<PreuploadFile>) -> Result<Vec<PreuploadResult>> {
+    pub async fn preupload(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        files: Vec<PreuploadFile>,
+    ) -> Result<Vec<PreuploadResult>> {
         let handle = self.repo(caller, addr, Need::Write).await?;
         let head = self.branch_head(&handle, &target_ref(rev)?, rev).await?;
         let git = handle.git.clone();
         blocking(move || {
             let rules = match git.entry(&head, ".gitattributes")? {
-                Some(e) if e.kind == EntryKind::File => LfsRules::parse(&String::from_utf8_lossy(&git.read_blob(&e.oid)?)),
+                Some(e) if e.kind == EntryKind::File => {
+                    LfsRules::parse(&String::from_utf8_lossy(&git.read_blob(&e.oid)?))
+                }
                 _ => LfsRules::parse(""),
             };
             let mut out = Vec::with_capacity(files.len());
             for f in files {
-                let lfs = f.size > 0 && (rules.is_lfs(&f.path) || f.size > LFS_THRESHOLD || looks_binary(&f.sample));
+                let lfs = f.size > 0
+                    && (rules.is_lfs(&f.path) || f.size > LFS_THRESHOLD || looks_binary(&f.sample));
                 let current = match normalize_repo_path(&f.path) {
                     Ok(p) => git.entry(&head, &p)?,
                     Err(_) => None,
                 };
-                let oid = current.filter(|e| e.kind == EntryKind::File).map(|e| match e.lfs {
-                    Some(p) => p.oid,
-                    None => e.oid,
+                let oid = current
+                    .filter(|e| e.kind == EntryKind::File)
+                    .map(|e| match e.lfs {
+                        Some(p) => p.oid,
+                        None => e.oid,
+                    });
+                out.push(PreuploadResult {
+                    path: f.path,
+                    lfs,
+                    should_ignore: false,
+                    oid,
                 });
-                out.push(PreuploadResult { path: f.path, lfs, should_ignore: false, oid });
             }
             Ok(out)
         })
@@ -118,42 +151,80 @@ impl Hub {
     }
 
     /// Turns operations into tree changes, checking paths and that LFS objects belong to the repo.
-    async fn plan_changes(&self, handle: &RepoHandle, ops: Vec<CommitOp>) -> Result<Vec<TreeChange>> {
+    async fn plan_changes(
+        &self,
+        handle: &RepoHandle,
+        ops: Vec<CommitOp>,
+    ) -> Result<Vec<TreeChange>> {
         let mut changes = Vec::with_capacity(ops.len());
         for op in ops {
             changes.push(match op {
-                CommitOp::File { path, content } => TreeChange::Upsert { path: normalize_repo_path(&path)?, data: content },
+                CommitOp::File { path, content } => TreeChange::Upsert {
+                    path: normalize_repo_path(&path)?,
+                    data: content,
+                },
                 CommitOp::LfsFile { path, oid, size } => {
                     let path = normalize_repo_path(&path)?;
                     let stored = self.meta.repo_lfs_object(handle.repo.id, &oid).await?;
                     let Some(stored) = stored else {
-                        return Err(Error::bad_request(format!("LFS object {oid} for '{path}' was not uploaded to this repository")));
+                        return Err(Error::bad_request(format!(
+                            "LFS object {oid} for '{path}' was not uploaded to this repository"
+                        )));
                     };
                     if size.is_some_and(|s| s != stored) {
-                        return Err(Error::bad_request(format!("LFS object {oid} has size {stored}, not {}", size.unwrap_or_default())));
+                        return Err(Error::bad_request(format!(
+                            "LFS object {oid} has size {stored}, not {}",
+                            size.unwrap_or_default()
+                        )));
                     }
-                    let pointer = LfsPointer { oid, size: stored as u64 };
-                    TreeChange::Upsert { path, data: pointer.to_text().into_bytes() }
+                    let pointer = LfsPointer {
+                        oid,
+                        size: stored as u64,
+                    };
+                    TreeChange::Upsert {
+                        path,
+                        data: pointer.to_text().into_bytes(),
+                    }
                 }
-                CommitOp::DeletedFile { path } => TreeChange::Delete { path: normalize_repo_path(&path)? },
-                CommitOp::DeletedFolder { path } => TreeChange::DeleteFolder { path: normalize_repo_path(&path)? },
+                CommitOp::DeletedFile { path } => TreeChange::Delete {
+                    path: normalize_repo_path(&path)?,
+                },
+                CommitOp::DeletedFolder { path } => TreeChange::DeleteFolder {
+                    path: normalize_repo_path(&path)?,
+                },
             });
         }
         Ok(changes)
     }
 
     /// Commits `ops` on `rev` (or on a new pull request opened from it).
-    pub async fn commit(&self, caller: &Caller, addr: &RepoAddress, rev: &str, header: CommitHeader, ops: Vec<CommitOp>, create_pr: bool) -> Result<CommitOutcome> {
+    pub async fn commit(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        header: CommitHeader,
+        ops: Vec<CommitOp>,
+        create_pr: bool,
+    ) -> Result<CommitOutcome> {
         let handle = self.repo(caller, addr, Need::Write).await?;
         let changes = self.plan_changes(&handle, ops).await?;
         let branch = target_ref(rev)?;
         let lock = self.write_lock(handle.repo.id);
         let _guard = lock.lock().await;
         let head = self.branch_head(&handle, &branch, rev).await?;
-        if header.parent_commit.as_ref().is_some_and(|p| !p.eq_ignore_ascii_case(&head)) {
+        if header
+            .parent_commit
+            .as_ref()
+            .is_some_and(|p| !p.eq_ignore_ascii_case(&head))
+        {
             return Err(Error::stale_parent());
         }
-        let (target, pr_num) = if create_pr { self.open_pr_ref(&handle, &head).await? } else { (branch, None) };
+        let (target, pr_num) = if create_pr {
+            self.open_pr_ref(&handle, &head).await?
+        } else {
+            (branch, None)
+        };
         let git = handle.git.clone();
         let author = signature_of(caller);
         let message = commit_message(&header);
@@ -162,9 +233,14 @@ impl Hub {
         if target == "refs/heads/main" {
             self.index_main(&handle.repo).await?;
         } else {
-            self.meta.record_commit(handle.repo.id, now_ms(), None).await?;
+            self.meta
+                .record_commit(handle.repo.id, now_ms(), None)
+                .await?;
         }
-        Ok(CommitOutcome { commit_oid: sha, pr_num })
+        Ok(CommitOutcome {
+            commit_oid: sha,
+            pr_num,
+        })
     }
 
     /// Creates `refs/pr/N` at `head` with the next free number.
@@ -173,7 +249,13 @@ impl Hub {
         let head = head.to_string();
         blocking(move || {
             let refs = git.refs()?;
-            let next = refs.pull_requests.iter().filter_map(|r| r.name.strip_prefix("refs/pr/")?.parse::<u64>().ok()).max().unwrap_or(0) + 1;
+            let next = refs
+                .pull_requests
+                .iter()
+                .filter_map(|r| r.name.strip_prefix("refs/pr/")?.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0)
+                + 1;
             let full = format!("refs/pr/{next}");
             git.set_ref(&full, &head, RefExpect::MustNotExist)?;
             Ok((full, Some(next)))

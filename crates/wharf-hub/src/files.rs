@@ -2,13 +2,13 @@
 //! bytes (from git for regular files, from the blob store for LFS files).
 
 use crate::access::Need;
-use crate::{blocking, Caller, Hub, RepoAddress, RepoHandle};
+use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wharf_blob::{ByteRange, ByteStream};
-use wharf_core::{lfs_pointer::LfsPointer, normalize_repo_path, Error, ErrorKind, Result};
+use wharf_core::{Error, ErrorKind, Result, lfs_pointer::LfsPointer, normalize_repo_path};
 use wharf_git::{CommitInfo, EntryKind, GitRepo, TreeEntry};
 
 /// One page of a tree listing.
@@ -56,26 +56,62 @@ const QUERY_FILE: &str = "config.json";
 
 impl Hub {
     /// Lists `path` ("" = root) at `rev`; `offset`/`limit` page through the entries.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn tree(&self, caller: &Caller, addr: &RepoAddress, rev: &str, path: &str, recursive: bool, expand: bool, offset: usize, limit: usize) -> Result<TreePage> {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors the query parameters of the tree endpoint"
+    )]
+    pub async fn tree(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        path: &str,
+        recursive: bool,
+        expand: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<TreePage> {
         let handle = self.repo(caller, addr, Need::Read).await?;
         let commit = self.resolve_revision(&handle, rev).await?;
-        let dir = if path.trim_matches('/').is_empty() { String::new() } else { normalize_repo_path(path)? };
+        let dir = if path.trim_matches('/').is_empty() {
+            String::new()
+        } else {
+            normalize_repo_path(path)?
+        };
         let git = handle.git.clone();
         let (c, d) = (commit.clone(), dir.clone());
         let all = blocking(move || git.list_tree(&c, &d, recursive)).await?;
         let all = all.ok_or_else(|| Error::entry_not_found(&dir))?;
         let has_more = all.len() > offset.saturating_add(limit);
         let entries: Vec<TreeEntry> = all.into_iter().skip(offset).take(limit).collect();
-        let last_commits = if expand { self.last_commits(&handle, &commit, &entries).await? } else { HashMap::new() };
-        Ok(TreePage { commit, entries, last_commits, has_more })
+        let last_commits = if expand {
+            self.last_commits(&handle, &commit, &entries).await?
+        } else {
+            HashMap::new()
+        };
+        Ok(TreePage {
+            commit,
+            entries,
+            last_commits,
+            has_more,
+        })
     }
 
     /// The entries for `paths` that exist at `rev`; others are silently left out.
-    pub async fn paths_info(&self, caller: &Caller, addr: &RepoAddress, rev: &str, paths: &[String], expand: bool) -> Result<TreePage> {
+    pub async fn paths_info(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        paths: &[String],
+        expand: bool,
+    ) -> Result<TreePage> {
         let handle = self.repo(caller, addr, Need::Read).await?;
         let commit = self.resolve_revision(&handle, rev).await?;
-        let wanted: Vec<String> = paths.iter().filter_map(|p| normalize_repo_path(p).ok()).collect();
+        let wanted: Vec<String> = paths
+            .iter()
+            .filter_map(|p| normalize_repo_path(p).ok())
+            .collect();
         let git = handle.git.clone();
         let c = commit.clone();
         let entries = blocking(move || {
@@ -88,11 +124,25 @@ impl Hub {
             Ok(found)
         })
         .await?;
-        let last_commits = if expand { self.last_commits(&handle, &commit, &entries).await? } else { HashMap::new() };
-        Ok(TreePage { commit, entries, last_commits, has_more: false })
+        let last_commits = if expand {
+            self.last_commits(&handle, &commit, &entries).await?
+        } else {
+            HashMap::new()
+        };
+        Ok(TreePage {
+            commit,
+            entries,
+            last_commits,
+            has_more: false,
+        })
     }
 
-    async fn last_commits(&self, handle: &RepoHandle, commit: &str, entries: &[TreeEntry]) -> Result<HashMap<String, CommitInfo>> {
+    async fn last_commits(
+        &self,
+        handle: &RepoHandle,
+        commit: &str,
+        entries: &[TreeEntry],
+    ) -> Result<HashMap<String, CommitInfo>> {
         let git = handle.git.clone();
         let paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
         let c = commit.to_string();
@@ -101,15 +151,25 @@ impl Hub {
 
     /// Resolves `path` at `rev`. `Ok((commit, None))` when the file does not exist at that
     /// commit, so the caller can still report which commit it looked at.
-    pub async fn resolve_file(&self, caller: &Caller, addr: &RepoAddress, rev: &str, path: &str) -> Result<(String, Option<FileContent>)> {
+    pub async fn resolve_file(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        path: &str,
+    ) -> Result<(String, Option<FileContent>)> {
         let handle = self.repo(caller, addr, Need::Read).await?;
         let commit = self.resolve_revision(&handle, rev).await?;
-        let Ok(path) = normalize_repo_path(path) else { return Ok((commit, None)) };
+        let Ok(path) = normalize_repo_path(path) else {
+            return Ok((commit, None));
+        };
         self.check_gate(caller, &handle)?;
         let git = handle.git.clone();
         let (c, p) = (commit.clone(), path.clone());
         let entry = blocking(move || git.entry(&c, &p)).await?;
-        let Some(entry) = entry.filter(|e| e.kind == EntryKind::File) else { return Ok((commit, None)) };
+        let Some(entry) = entry.filter(|e| e.kind == EntryKind::File) else {
+            return Ok((commit, None));
+        };
         if path == QUERY_FILE {
             self.meta.add_downloads(handle.repo.id, 1).await?;
         }
@@ -118,7 +178,8 @@ impl Hub {
     }
 
     fn check_gate(&self, caller: &Caller, handle: &RepoHandle) -> Result<()> {
-        if handle.repo.gated.is_none() || caller.role_in_namespace(&handle.repo.namespace).is_some() {
+        if handle.repo.gated.is_none() || caller.role_in_namespace(&handle.repo.namespace).is_some()
+        {
             return Ok(());
         }
         let r = &handle.repo;
@@ -131,7 +192,12 @@ impl Hub {
         Err(Error::new(ErrorKind::GatedRepo, message))
     }
 
-    async fn describe(&self, handle: &RepoHandle, commit: String, entry: TreeEntry) -> Result<FileContent> {
+    async fn describe(
+        &self,
+        handle: &RepoHandle,
+        commit: String,
+        entry: TreeEntry,
+    ) -> Result<FileContent> {
         let git = handle.git.clone();
         // A pointer whose object is missing (never uploaded) is served as the text it is.
         let lfs = match &entry.lfs {
@@ -140,13 +206,30 @@ impl Hub {
         };
         let (size, source) = match &lfs {
             Some(p) => (p.size, FileSource::Lfs { oid: p.oid.clone() }),
-            None => (entry.size, FileSource::Git { oid: entry.oid.clone() }),
+            None => (
+                entry.size,
+                FileSource::Git {
+                    oid: entry.oid.clone(),
+                },
+            ),
         };
-        Ok(FileContent { commit, path: entry.path, size, blob_oid: entry.oid, lfs, source, git })
+        Ok(FileContent {
+            commit,
+            path: entry.path,
+            size,
+            blob_oid: entry.oid,
+            lfs,
+            source,
+            git,
+        })
     }
 
     /// Streams a resolved file, or one inclusive range of it.
-    pub async fn read_file(&self, file: &FileContent, range: Option<ByteRange>) -> Result<ByteStream> {
+    pub async fn read_file(
+        &self,
+        file: &FileContent,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream> {
         match &file.source {
             FileSource::Lfs { oid } => self.blobs.read(oid, range).await,
             FileSource::Git { oid } => {

@@ -7,9 +7,9 @@ use crate::access::Need;
 use crate::{Caller, Hub, RepoAddress};
 use std::collections::BTreeMap;
 use wharf_blob::{ByteRange, ByteStream};
-use wharf_core::{lfs_pointer::is_sha256_hex, Error, ErrorKind, Result};
+use wharf_core::{Error, ErrorKind, Result, lfs_pointer::is_sha256_hex};
 use wharf_lfs::batch::{Action, BatchObject, BatchRequest, BatchResponse};
-use wharf_lfs::TransferKind;
+use wharf_lfs::{Grant, TransferKind};
 
 /// How long a transfer URL stays valid.
 const URL_LIFETIME_SECS: i64 = 3600;
@@ -32,20 +32,42 @@ fn now_secs() -> i64 {
 
 impl Hub {
     /// Answers a batch request. `base_url` is the origin the client used (for hrefs).
-    pub async fn lfs_batch(&self, caller: &Caller, addr: &RepoAddress, request: BatchRequest, base_url: &str) -> Result<BatchResponse> {
+    pub async fn lfs_batch(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        request: BatchRequest,
+        base_url: &str,
+    ) -> Result<BatchResponse> {
         let upload = match request.operation.as_str() {
             "upload" => true,
             "download" => false,
-            other => return Err(Error::bad_request(format!("Unknown LFS operation '{other}'"))),
+            other => {
+                return Err(Error::bad_request(format!(
+                    "Unknown LFS operation '{other}'"
+                )));
+            }
         };
-        let handle = self.repo(caller, addr, if upload { Need::Write } else { Need::Read }).await?;
+        let handle = self
+            .repo(caller, addr, if upload { Need::Write } else { Need::Read })
+            .await?;
         let repo_id = handle.repo.id;
         let expires = now_secs() + URL_LIFETIME_SECS;
-        let git_url = format!("{base_url}/{}{}/{}.git", addr.repo_type.url_prefix(), addr.namespace, addr.name);
+        let git_url = format!(
+            "{base_url}/{}{}/{}.git",
+            addr.repo_type.url_prefix(),
+            addr.namespace,
+            addr.name
+        );
         let mut objects = Vec::with_capacity(request.objects.len());
         for obj in request.objects {
             if !is_sha256_hex(&obj.oid) || obj.size < 0 {
-                objects.push(BatchObject::with_error(obj.oid, obj.size, 422, "Invalid object id or size"));
+                objects.push(BatchObject::with_error(
+                    obj.oid,
+                    obj.size,
+                    422,
+                    "Invalid object id or size",
+                ));
                 continue;
             }
             let linked = self.meta.repo_lfs_object(repo_id, &obj.oid).await?;
@@ -53,36 +75,100 @@ impl Hub {
             let mut actions = BTreeMap::new();
             if upload {
                 if linked != Some(obj.size) {
-                    let sig = self.signer.sign(TransferKind::Upload, repo_id, &obj.oid, size, expires);
-                    let href = format!("{base_url}/api/lfs/upload/{repo_id}/{}/{size}?expires={expires}&sig={sig}", obj.oid);
-                    actions.insert("upload", Action { href, header: BTreeMap::new(), expires_in: URL_LIFETIME_SECS as u64 });
+                    let sig = self.signer.sign(&Grant {
+                        kind: TransferKind::Upload,
+                        repo_id,
+                        oid: &obj.oid,
+                        size,
+                        expires,
+                    });
+                    let href = format!(
+                        "{base_url}/api/lfs/upload/{repo_id}/{}/{size}?expires={expires}&sig={sig}",
+                        obj.oid
+                    );
+                    actions.insert(
+                        "upload",
+                        Action {
+                            href,
+                            header: BTreeMap::new(),
+                            expires_in: URL_LIFETIME_SECS as u64,
+                        },
+                    );
                     let verify = format!("{git_url}/info/lfs/objects/verify");
-                    actions.insert("verify", Action { href: verify, header: BTreeMap::new(), expires_in: URL_LIFETIME_SECS as u64 });
+                    actions.insert(
+                        "verify",
+                        Action {
+                            href: verify,
+                            header: BTreeMap::new(),
+                            expires_in: URL_LIFETIME_SECS as u64,
+                        },
+                    );
                 }
             } else {
                 match linked {
                     Some(stored) => {
                         let stored = stored as u64;
-                        let sig = self.signer.sign(TransferKind::Download, repo_id, &obj.oid, stored, expires);
-                        let href = format!("{base_url}/api/lfs/download/{repo_id}/{}/{stored}?expires={expires}&sig={sig}", obj.oid);
-                        actions.insert("download", Action { href, header: BTreeMap::new(), expires_in: URL_LIFETIME_SECS as u64 });
+                        let sig = self.signer.sign(&Grant {
+                            kind: TransferKind::Download,
+                            repo_id,
+                            oid: &obj.oid,
+                            size: stored,
+                            expires,
+                        });
+                        let href = format!(
+                            "{base_url}/api/lfs/download/{repo_id}/{}/{stored}?expires={expires}&sig={sig}",
+                            obj.oid
+                        );
+                        actions.insert(
+                            "download",
+                            Action {
+                                href,
+                                header: BTreeMap::new(),
+                                expires_in: URL_LIFETIME_SECS as u64,
+                            },
+                        );
                     }
                     None => {
-                        objects.push(BatchObject::with_error(obj.oid, obj.size, 404, "Object does not exist"));
+                        objects.push(BatchObject::with_error(
+                            obj.oid,
+                            obj.size,
+                            404,
+                            "Object does not exist",
+                        ));
                         continue;
                     }
                 }
             }
-            objects.push(BatchObject { oid: obj.oid, size: obj.size, authenticated: Some(true), actions, error: None });
+            objects.push(BatchObject {
+                oid: obj.oid,
+                size: obj.size,
+                authenticated: Some(true),
+                actions,
+                error: None,
+            });
         }
-        Ok(BatchResponse { transfer: "basic", objects, hash_algo: "sha256" })
+        Ok(BatchResponse {
+            transfer: "basic",
+            objects,
+            hash_algo: "sha256",
+        })
     }
 
     fn check_ticket(&self, kind: TransferKind, t: &UploadTicket) -> Result<()> {
-        if self.signer.verify(kind, t.repo_id, &t.oid, t.size, t.expires, now_secs(), &t.signature) {
+        let grant = Grant {
+            kind,
+            repo_id: t.repo_id,
+            oid: &t.oid,
+            size: t.size,
+            expires: t.expires,
+        };
+        if self.signer.verify(&grant, now_secs(), &t.signature) {
             Ok(())
         } else {
-            Err(Error::new(ErrorKind::Forbidden, "Invalid or expired transfer URL"))
+            Err(Error::new(
+                ErrorKind::Forbidden,
+                "Invalid or expired transfer URL",
+            ))
         }
     }
 
@@ -92,23 +178,42 @@ impl Hub {
         if self.meta.repo_by_id(ticket.repo_id).await?.is_none() {
             return Err(Error::repo_not_found());
         }
-        self.blobs.put_verified(&ticket.oid, ticket.size, body).await?;
-        self.meta.link_lfs_object(ticket.repo_id, &ticket.oid, ticket.size as i64).await
+        self.blobs
+            .put_verified(&ticket.oid, ticket.size, body)
+            .await?;
+        self.meta
+            .link_lfs_object(ticket.repo_id, &ticket.oid, ticket.size as i64)
+            .await
     }
 
     /// The GET behind a signed download URL.
-    pub async fn lfs_download(&self, ticket: &UploadTicket, range: Option<ByteRange>) -> Result<ByteStream> {
+    pub async fn lfs_download(
+        &self,
+        ticket: &UploadTicket,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream> {
         self.check_ticket(TransferKind::Download, ticket)?;
         self.blobs.read(&ticket.oid, range).await
     }
 
     /// `verify`: succeeds when the object is stored with this size and linked to the repo.
-    pub async fn lfs_verify(&self, caller: &Caller, addr: &RepoAddress, oid: &str, size: i64) -> Result<()> {
+    pub async fn lfs_verify(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        oid: &str,
+        size: i64,
+    ) -> Result<()> {
         let handle = self.repo(caller, addr, Need::Read).await?;
         match self.meta.repo_lfs_object(handle.repo.id, oid).await? {
             Some(stored) if stored == size => Ok(()),
-            Some(stored) => Err(Error::bad_request(format!("Object {oid} has size {stored}, not {size}"))),
-            None => Err(Error::new(ErrorKind::NotFound, format!("Object {oid} was not uploaded"))),
+            Some(stored) => Err(Error::bad_request(format!(
+                "Object {oid} has size {stored}, not {size}"
+            ))),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("Object {oid} was not uploaded"),
+            )),
         }
     }
 }

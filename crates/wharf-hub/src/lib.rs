@@ -21,10 +21,10 @@ pub use lfs::{LfsBatchOutcome, UploadTicket};
 pub use refs::CommitPage;
 pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate};
 pub use wharf_blob::{ByteRange, ByteStream};
-pub use wharf_card::{validate_card, Validation};
-pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
+pub use wharf_card::{Validation, validate_card};
 pub use wharf_git::transport::Service as GitService;
 pub use wharf_git::{CommitInfo, EntryKind, RefInfo, Refs, TreeEntry};
+pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
 pub use wharf_meta::{Repo, RepoSort};
 
 use std::collections::HashMap;
@@ -74,11 +74,23 @@ impl Hub {
         tokio::fs::create_dir_all(&repos_dir).await?;
         let data_dir = data.clone();
         let hooks_dir = blocking(move || push::install_hooks(&data_dir)).await?;
-        Ok(Hub::from_parts(Arc::new(meta), Arc::new(blobs), repos_dir, hooks_dir, &secret))
+        Ok(Hub::from_parts(
+            Arc::new(meta),
+            Arc::new(blobs),
+            repos_dir,
+            hooks_dir,
+            &secret,
+        ))
     }
 
     /// Builds a hub from already opened stores (scale-out backends, tests).
-    pub fn from_parts(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, repos_dir: PathBuf, hooks_dir: PathBuf, secret: &[u8]) -> Hub {
+    pub fn from_parts(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        repos_dir: PathBuf,
+        hooks_dir: PathBuf,
+        secret: &[u8],
+    ) -> Hub {
         Hub {
             meta,
             blobs,
@@ -100,12 +112,20 @@ impl Hub {
     }
 
     async fn git_for(&self, storage_id: &str) -> Result<Arc<GitRepo>> {
-        if let Some(g) = self.open_repos.lock().map_err(Error::internal)?.get(storage_id) {
+        if let Some(g) = self
+            .open_repos
+            .lock()
+            .map_err(Error::internal)?
+            .get(storage_id)
+        {
             return Ok(g.clone());
         }
         let path = self.repo_path(storage_id);
         let git = Arc::new(blocking(move || GitRepo::open(&path)).await?);
-        self.open_repos.lock().map_err(Error::internal)?.insert(storage_id.to_string(), git.clone());
+        self.open_repos
+            .lock()
+            .map_err(Error::internal)?
+            .insert(storage_id.to_string(), git.clone());
         Ok(git)
     }
 
@@ -126,8 +146,12 @@ impl Hub {
 }
 
 /// Runs blocking git work off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(Error::internal)?
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Error::internal)?
 }
 
 /// Reads the 32-byte secret, or creates it atomically (temp file, fsync, rename).
@@ -161,7 +185,11 @@ pub struct RepoAddress {
 
 impl RepoAddress {
     pub fn new(repo_type: RepoType, namespace: &str, name: &str) -> RepoAddress {
-        RepoAddress { repo_type, namespace: namespace.to_string(), name: name.to_string() }
+        RepoAddress {
+            repo_type,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
     }
     pub fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)

@@ -4,13 +4,13 @@
 //! after a push so the API shows what git wrote.
 
 use crate::access::Need;
-use crate::{blocking, Caller, Hub, RepoAddress, RepoHandle};
+use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::process::Command;
-use wharf_core::{lfs_pointer::LfsPointer, time::now_ms, Error, Result};
+use wharf_core::{Error, Result, lfs_pointer::LfsPointer, time::now_ms};
 use wharf_git::transport::{self, RunningService, Service, ServiceCall};
 use wharf_meta::MetaStore;
 
@@ -20,7 +20,11 @@ const ZERO_OID: &str = "0000000000000000000000000000000000000000";
 
 /// The hook script; it calls back into this binary with the data folder.
 fn hook_script(exe: &Path, data: &Path) -> String {
-    format!("#!/bin/sh\nexec '{}' --data '{}' hook pre-receive\n", exe.display(), data.display())
+    format!(
+        "#!/bin/sh\nexec '{}' --data '{}' hook pre-receive\n",
+        exe.display(),
+        data.display()
+    )
 }
 
 /// Writes `{data}/hooks/pre-receive` (atomically) so receive-pack can run it.
@@ -43,12 +47,27 @@ pub(crate) fn install_hooks(data: &Path) -> Result<std::path::PathBuf> {
 }
 
 impl Hub {
-    fn service_call(&self, handle: &RepoHandle, service: Service, protocol: Option<String>, caller: &Caller) -> ServiceCall {
+    fn service_call(
+        &self,
+        handle: &RepoHandle,
+        service: Service,
+        protocol: Option<String>,
+        caller: &Caller,
+    ) -> ServiceCall {
         let env = vec![
             ("WHARF_REPO_ID".to_string(), handle.repo.id.to_string()),
-            ("WHARF_PUSHER".to_string(), caller.name().unwrap_or_default().to_string()),
+            (
+                "WHARF_PUSHER".to_string(),
+                caller.name().unwrap_or_default().to_string(),
+            ),
         ];
-        ServiceCall { git_dir: self.git_dir(handle), service, protocol, hooks_dir: Some(self.hooks_dir.clone()), env }
+        ServiceCall {
+            git_dir: self.git_dir(handle),
+            service,
+            protocol,
+            hooks_dir: Some(self.hooks_dir.clone()),
+            env,
+        }
     }
 
     fn need_for(service: Service) -> Need {
@@ -59,22 +78,46 @@ impl Hub {
     }
 
     /// `GET info/refs?service=…`.
-    pub async fn git_advertise(&self, caller: &Caller, addr: &RepoAddress, service: Service, protocol: Option<String>) -> Result<Vec<u8>> {
+    pub async fn git_advertise(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        service: Service,
+        protocol: Option<String>,
+    ) -> Result<Vec<u8>> {
         let handle = self.repo(caller, addr, Hub::need_for(service)).await?;
         transport::advertise(&self.service_call(&handle, service, protocol, caller)).await
     }
 
     /// `POST git-upload-pack`: streams the pack back.
-    pub async fn git_upload_pack(&self, caller: &Caller, addr: &RepoAddress, protocol: Option<String>, body: impl AsyncRead + Send + Unpin + 'static) -> Result<RunningService> {
+    pub async fn git_upload_pack(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        protocol: Option<String>,
+        body: impl AsyncRead + Send + Unpin + 'static,
+    ) -> Result<RunningService> {
         let handle = self.repo(caller, addr, Need::Read).await?;
-        transport::start(&self.service_call(&handle, Service::UploadPack, protocol, caller), body)
+        transport::start(
+            &self.service_call(&handle, Service::UploadPack, protocol, caller),
+            body,
+        )
     }
 
     /// `POST git-receive-pack`: runs the push (hook included), then re-indexes what moved.
-    pub async fn git_receive_pack(&self, caller: &Caller, addr: &RepoAddress, protocol: Option<String>, body: impl AsyncRead + Send + Unpin + 'static) -> Result<Vec<u8>> {
+    pub async fn git_receive_pack(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        protocol: Option<String>,
+        body: impl AsyncRead + Send + Unpin + 'static,
+    ) -> Result<Vec<u8>> {
         let handle = self.repo(caller, addr, Need::Write).await?;
         let before = self.ref_snapshot(&handle).await?;
-        let running = transport::start(&self.service_call(&handle, Service::ReceivePack, protocol, caller), body)?;
+        let running = transport::start(
+            &self.service_call(&handle, Service::ReceivePack, protocol, caller),
+            body,
+        )?;
         let (output, exit) = running.collect().await?;
         if !exit.success {
             tracing::warn!(repo = %addr.id(), stderr = %exit.stderr.trim(), "git receive-pack failed");
@@ -87,21 +130,35 @@ impl Hub {
     async fn ref_snapshot(&self, handle: &RepoHandle) -> Result<HashMap<String, String>> {
         let git = handle.git.clone();
         let refs = blocking(move || git.refs()).await?;
-        let all = refs.branches.into_iter().chain(refs.tags).chain(refs.pull_requests).chain(refs.converts);
+        let all = refs
+            .branches
+            .into_iter()
+            .chain(refs.tags)
+            .chain(refs.pull_requests)
+            .chain(refs.converts);
         Ok(all.map(|r| (r.full_ref, r.target_commit)).collect())
     }
 
-    async fn after_push(&self, handle: &RepoHandle, before: &HashMap<String, String>, after: &HashMap<String, String>) -> Result<()> {
-        let changed: Vec<&String> = after.keys().chain(before.keys()).filter(|k| before.get(*k) != after.get(*k)).collect();
+    async fn after_push(
+        &self,
+        handle: &RepoHandle,
+        before: &HashMap<String, String>,
+        after: &HashMap<String, String>,
+    ) -> Result<()> {
+        let changed: Vec<&String> = after
+            .keys()
+            .chain(before.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
         if changed.is_empty() {
             return Ok(());
         }
         let dir = self.git_dir(handle);
         for name in &changed {
-            if let (Some(old), Some(new)) = (before.get(*name), after.get(*name)) {
-                if !transport::is_ancestor(&dir, old, new).await {
-                    tracing::warn!(repo = handle.repo.id, r#ref = %name, %old, %new, "non-fast-forward push accepted");
-                }
+            if let (Some(old), Some(new)) = (before.get(*name), after.get(*name))
+                && !transport::is_ancestor(&dir, old, new).await
+            {
+                tracing::warn!(repo = handle.repo.id, r#ref = %name, %old, %new, "non-fast-forward push accepted");
             }
         }
         let lock = self.write_lock(handle.repo.id);
@@ -109,7 +166,9 @@ impl Hub {
         if changed.iter().any(|n| n.as_str() == "refs/heads/main") {
             self.index_main(&handle.repo).await
         } else {
-            self.meta.record_commit(handle.repo.id, now_ms(), None).await
+            self.meta
+                .record_commit(handle.repo.id, now_ms(), None)
+                .await
         }
     }
 }
@@ -126,14 +185,24 @@ fn parse_updates(input: &str) -> Vec<RefUpdate> {
         .filter_map(|l| {
             let mut it = l.split_whitespace();
             let _old = it.next()?;
-            Some(RefUpdate { new: it.next()?.to_string(), name: it.next()?.to_string() })
+            Some(RefUpdate {
+                new: it.next()?.to_string(),
+                name: it.next()?.to_string(),
+            })
         })
         .collect()
 }
 
 async fn git_output(args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
     let mut cmd = Command::new("git");
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     let mut child = cmd.spawn()?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
         let data = data.to_vec();
@@ -143,7 +212,11 @@ async fn git_output(args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
     }
     let out = child.wait_with_output().await?;
     if !out.status.success() {
-        return Err(Error::internal(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::internal(format!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
     Ok(out.stdout)
 }
@@ -167,13 +240,24 @@ async fn new_blobs(new: &str) -> Result<Vec<NewBlob>> {
         ids.push_str(oid);
         ids.push('\n');
     }
-    let checked = git_output(&["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"], Some(ids.as_bytes())).await?;
+    let checked = git_output(
+        &[
+            "cat-file",
+            "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+        ],
+        Some(ids.as_bytes()),
+    )
+    .await?;
     let mut blobs = Vec::new();
     for line in String::from_utf8_lossy(&checked).lines() {
         let parts: Vec<&str> = line.split(' ').collect();
         if let [oid, "blob", size] = parts.as_slice() {
             let size = size.parse().unwrap_or(0);
-            blobs.push(NewBlob { oid: oid.to_string(), path: paths.get(*oid).cloned().unwrap_or_default(), size });
+            blobs.push(NewBlob {
+                oid: oid.to_string(),
+                path: paths.get(*oid).cloned().unwrap_or_default(),
+                size,
+            });
         }
     }
     Ok(blobs)
@@ -190,8 +274,14 @@ async fn check_update(meta: &dyn MetaStore, repo_id: i64, u: &RefUpdate) -> Resu
     if deleting && u.name == "refs/heads/main" {
         refusals.push("deleting the main branch is not allowed".to_string());
     }
-    if !(u.name.starts_with("refs/heads/") || u.name.starts_with("refs/tags/") || u.name.starts_with("refs/pr/")) {
-        refusals.push(format!("{}: only branches, tags and refs/pr/* can be pushed", u.name));
+    if !(u.name.starts_with("refs/heads/")
+        || u.name.starts_with("refs/tags/")
+        || u.name.starts_with("refs/pr/"))
+    {
+        refusals.push(format!(
+            "{}: only branches, tags and refs/pr/* can be pushed",
+            u.name
+        ));
     }
     if deleting {
         return Ok(refusals);
@@ -204,12 +294,11 @@ async fn check_update(meta: &dyn MetaStore, repo_id: i64, u: &RefUpdate) -> Resu
                 blob.size,
                 lfs_track_pattern(&blob.path)
             ));
-        } else if blob.size <= wharf_core::lfs_pointer::MAX_POINTER_SIZE {
-            if let Some(p) = LfsPointer::parse(&read_small_blob(&blob.oid).await?) {
-                if meta.repo_lfs_object(repo_id, &p.oid).await? != Some(p.size as i64) {
-                    refusals.push(format!("{}: LFS object {} was not uploaded to this repository (run `git lfs push --all origin`)", blob.path, p.oid));
-                }
-            }
+        } else if blob.size <= wharf_core::lfs_pointer::MAX_POINTER_SIZE
+            && let Some(p) = LfsPointer::parse(&read_small_blob(&blob.oid).await?)
+            && meta.repo_lfs_object(repo_id, &p.oid).await? != Some(p.size as i64)
+        {
+            refusals.push(format!("{}: LFS object {} was not uploaded to this repository (run `git lfs push --all origin`)", blob.path, p.oid));
         }
     }
     Ok(refusals)

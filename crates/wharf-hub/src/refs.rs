@@ -1,9 +1,9 @@
 //! Branches, tags and history.
 
 use crate::access::Need;
-use crate::{blocking, Caller, Hub, RepoAddress};
+use crate::{Caller, Hub, RepoAddress, blocking};
 use wharf_core::{Error, Result};
-use wharf_git::{is_valid_ref_name, CommitInfo, RefExpect, Refs};
+use wharf_git::{CommitInfo, RefExpect, Refs, is_valid_ref_name};
 
 /// One page of history, newest first.
 #[derive(Debug, Clone)]
@@ -14,7 +14,9 @@ pub struct CommitPage {
 
 fn check_short_ref_name(name: &str, what: &str) -> Result<()> {
     if name.starts_with("refs/") || !is_valid_ref_name(name) {
-        return Err(Error::bad_request(format!("Invalid reference for a {what}: {name}")));
+        return Err(Error::bad_request(format!(
+            "Invalid reference for a {what}: {name}"
+        )));
     }
     Ok(())
 }
@@ -26,7 +28,14 @@ impl Hub {
         blocking(move || git.refs()).await
     }
 
-    pub async fn commits(&self, caller: &Caller, addr: &RepoAddress, rev: &str, offset: usize, limit: usize) -> Result<CommitPage> {
+    pub async fn commits(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<CommitPage> {
         let handle = self.repo(caller, addr, Need::Read).await?;
         let head = self.resolve_revision(&handle, rev).await?;
         let git = handle.git.clone();
@@ -34,16 +43,29 @@ impl Hub {
         Ok(CommitPage { commits, has_more })
     }
 
-    pub async fn create_branch(&self, caller: &Caller, addr: &RepoAddress, branch: &str, starting_point: Option<&str>) -> Result<()> {
+    pub async fn create_branch(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        branch: &str,
+        starting_point: Option<&str>,
+    ) -> Result<()> {
         check_short_ref_name(branch, "branch")?;
         let handle = self.repo(caller, addr, Need::Write).await?;
-        let target = self.resolve_revision(&handle, starting_point.unwrap_or("main")).await?;
+        let target = self
+            .resolve_revision(&handle, starting_point.unwrap_or("main"))
+            .await?;
         let git = handle.git.clone();
         let full = format!("refs/heads/{branch}");
         blocking(move || git.set_ref(&full, &target, RefExpect::MustNotExist)).await
     }
 
-    pub async fn delete_branch(&self, caller: &Caller, addr: &RepoAddress, branch: &str) -> Result<()> {
+    pub async fn delete_branch(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        branch: &str,
+    ) -> Result<()> {
         let handle = self.repo(caller, addr, Need::Write).await?;
         if branch == "main" {
             return Err(Error::forbidden("Cannot delete refs/heads/main"));
@@ -51,10 +73,20 @@ impl Hub {
         let git = handle.git.clone();
         let full = format!("refs/heads/{branch}");
         let existed = blocking(move || git.delete_ref(&full)).await?;
-        if existed { Ok(()) } else { Err(Error::revision_not_found(branch)) }
+        if existed {
+            Ok(())
+        } else {
+            Err(Error::revision_not_found(branch))
+        }
     }
 
-    pub async fn create_tag(&self, caller: &Caller, addr: &RepoAddress, rev: &str, tag: &str) -> Result<()> {
+    pub async fn create_tag(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        tag: &str,
+    ) -> Result<()> {
         check_short_ref_name(tag, "tag")?;
         let handle = self.repo(caller, addr, Need::Write).await?;
         let target = self.resolve_revision(&handle, rev).await?;
@@ -68,6 +100,10 @@ impl Hub {
         let git = handle.git.clone();
         let full = format!("refs/tags/{tag}");
         let existed = blocking(move || git.delete_ref(&full)).await?;
-        if existed { Ok(()) } else { Err(Error::revision_not_found(tag)) }
+        if existed {
+            Ok(())
+        } else {
+            Err(Error::revision_not_found(tag))
+        }
     }
 }

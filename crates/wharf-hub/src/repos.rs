@@ -2,10 +2,12 @@
 
 use crate::access::Need;
 use crate::cards::card_state;
-use crate::{blocking, Caller, Hub, RepoAddress, RepoHandle};
+use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
 use serde_json::Value;
 use wharf_card::DerivedInfo;
-use wharf_core::{time::now_ms, validate_namespace, validate_repo_name, Error, ErrorKind, RepoType, Result};
+use wharf_core::{
+    Error, ErrorKind, RepoType, Result, time::now_ms, validate_namespace, validate_repo_name,
+};
 use wharf_git::{GitRepo, Signature, TreeChange, TreeEntry};
 use wharf_lfs::attributes::{DATASET_EXTRA_GITATTRIBUTES, DEFAULT_GITATTRIBUTES};
 use wharf_meta::{NewRepo, Repo, RepoQuery, RepoSort};
@@ -67,24 +69,52 @@ fn initial_gitattributes(repo_type: RepoType) -> String {
 
 pub(crate) fn signature_of(caller: &Caller) -> Signature {
     let (name, email) = match &caller.user {
-        Some(u) => (u.name.clone(), u.email.clone().unwrap_or_else(|| format!("{}@users.noreply.wharf", u.name))),
+        Some(u) => (
+            u.name.clone(),
+            u.email
+                .clone()
+                .unwrap_or_else(|| format!("{}@users.noreply.wharf", u.name)),
+        ),
         None => ("wharf".to_string(), "wharf@localhost".to_string()),
     };
-    Signature { name, email, time_ms: now_ms() }
+    Signature {
+        name,
+        email,
+        time_ms: now_ms(),
+    }
 }
 
 impl Hub {
     /// Creates a repo with the Hub's initial commit (a `.gitattributes` routing weights to LFS).
-    pub async fn create_repo(&self, caller: &Caller, repo_type: RepoType, namespace: Option<&str>, name: &str, private: bool) -> Result<Repo> {
+    pub async fn create_repo(
+        &self,
+        caller: &Caller,
+        repo_type: RepoType,
+        namespace: Option<&str>,
+        name: &str,
+        private: bool,
+    ) -> Result<Repo> {
         let namespace = match namespace.or(caller.name()) {
             Some(ns) => ns.to_string(),
-            None => return Err(Error::unauthorized("You must be authenticated to create a repo")),
+            None => {
+                return Err(Error::unauthorized(
+                    "You must be authenticated to create a repo",
+                ));
+            }
         };
         validate_namespace(&namespace)?;
         validate_repo_name(name)?;
         caller.check_namespace(&namespace, Need::Write)?;
-        if self.meta.repo_by_name(repo_type, &namespace, name).await?.is_some() {
-            return Err(Error::conflict(format!("You already created this {} repo", repo_type.as_str())));
+        if self
+            .meta
+            .repo_by_name(repo_type, &namespace, name)
+            .await?
+            .is_some()
+        {
+            return Err(Error::conflict(format!(
+                "You already created this {} repo",
+                repo_type.as_str()
+            )));
         }
         let storage_id = new_storage_id()?;
         let path = self.repo_path(&storage_id);
@@ -92,12 +122,29 @@ impl Hub {
         let attributes = initial_gitattributes(repo_type);
         blocking(move || {
             let git = GitRepo::init(&path)?;
-            let change = TreeChange::Upsert { path: ".gitattributes".into(), data: attributes.into_bytes() };
-            git.commit("refs/heads/main", None, vec![change], &author, "initial commit").map(drop)
+            let change = TreeChange::Upsert {
+                path: ".gitattributes".into(),
+                data: attributes.into_bytes(),
+            };
+            git.commit(
+                "refs/heads/main",
+                None,
+                vec![change],
+                &author,
+                "initial commit",
+            )
+            .map(drop)
         })
         .await?;
         let now = now_ms();
-        let new = NewRepo { storage_id: storage_id.clone(), repo_type, namespace, name: name.to_string(), private, created_at: now };
+        let new = NewRepo {
+            storage_id: storage_id.clone(),
+            repo_type,
+            namespace,
+            name: name.to_string(),
+            private,
+            created_at: now,
+        };
         let repo = match self.meta.create_repo(new).await {
             Ok(r) => r,
             Err(e) => {
@@ -106,7 +153,10 @@ impl Hub {
             }
         };
         self.index_main(&repo).await?;
-        self.meta.repo_by_id(repo.id).await?.ok_or_else(Error::repo_not_found)
+        self.meta
+            .repo_by_id(repo.id)
+            .await?
+            .ok_or_else(Error::repo_not_found)
     }
 
     /// Re-indexes `main` after it moved (card data, tags, sha, last modified). It reads the
@@ -119,11 +169,16 @@ impl Hub {
             return self.meta.record_commit(repo.id, now_ms(), None).await;
         };
         let state = card_state(git, sha.clone()).await?;
-        self.meta.record_commit(repo.id, now_ms(), Some(state.into_main_state(sha))).await
+        self.meta
+            .record_commit(repo.id, now_ms(), Some(state.into_main_state(sha)))
+            .await
     }
 
     pub async fn delete_repo(&self, caller: &Caller, addr: &RepoAddress) -> Result<()> {
-        let repo = self.find_repo_row(addr).await?.ok_or_else(Error::repo_not_found)?;
+        let repo = self
+            .find_repo_row(addr)
+            .await?
+            .ok_or_else(Error::repo_not_found)?;
         caller.check_repo(&repo, Need::Admin)?;
         let lock = self.write_lock(repo.id);
         let _guard = lock.lock().await;
@@ -137,23 +192,43 @@ impl Hub {
         Ok(())
     }
 
-    pub async fn move_repo(&self, caller: &Caller, from: &RepoAddress, to_namespace: &str, to_name: &str) -> Result<()> {
+    pub async fn move_repo(
+        &self,
+        caller: &Caller,
+        from: &RepoAddress,
+        to_namespace: &str,
+        to_name: &str,
+    ) -> Result<()> {
         validate_namespace(to_namespace)?;
         validate_repo_name(to_name)?;
-        let repo = self.find_repo_row(from).await?.ok_or_else(Error::repo_not_found)?;
+        let repo = self
+            .find_repo_row(from)
+            .await?
+            .ok_or_else(Error::repo_not_found)?;
         caller.check_repo(&repo, Need::Admin)?;
         caller.check_namespace(to_namespace, Need::Write)?;
-        self.meta.move_repo(repo.id, to_namespace, to_name).await.map_err(|e| match e.kind {
-            ErrorKind::Conflict => Error::conflict(format!(
-                "A {} repository called {to_namespace}/{to_name} already exists",
-                from.repo_type.as_str()
-            )),
-            _ => e,
-        })
+        self.meta
+            .move_repo(repo.id, to_namespace, to_name)
+            .await
+            .map_err(|e| match e.kind {
+                ErrorKind::Conflict => Error::conflict(format!(
+                    "A {} repository called {to_namespace}/{to_name} already exists",
+                    from.repo_type.as_str()
+                )),
+                _ => e,
+            })
     }
 
-    pub async fn update_settings(&self, caller: &Caller, addr: &RepoAddress, update: SettingsUpdate) -> Result<()> {
-        let repo = self.find_repo_row(addr).await?.ok_or_else(Error::repo_not_found)?;
+    pub async fn update_settings(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        update: SettingsUpdate,
+    ) -> Result<()> {
+        let repo = self
+            .find_repo_row(addr)
+            .await?
+            .ok_or_else(Error::repo_not_found)?;
         caller.check_repo(&repo, Need::Admin)?;
         if let Some(private) = update.private {
             self.meta.set_private(repo.id, private).await?;
@@ -173,19 +248,38 @@ impl Hub {
     pub async fn resolve_revision(&self, handle: &RepoHandle, rev: &str) -> Result<String> {
         let git = handle.git.clone();
         let owned = rev.to_string();
-        blocking(move || git.resolve(&owned)).await?.ok_or_else(|| Error::revision_not_found(rev))
+        blocking(move || git.resolve(&owned))
+            .await?
+            .ok_or_else(|| Error::revision_not_found(rev))
     }
 
     /// Repo info at `revision` (default `main`).
-    pub async fn repo_info(&self, caller: &Caller, addr: &RepoAddress, revision: Option<&str>) -> Result<RepoInfo> {
+    pub async fn repo_info(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        revision: Option<&str>,
+    ) -> Result<RepoInfo> {
         let handle = self.repo(caller, addr, Need::Read).await?;
-        let sha = self.resolve_revision(&handle, revision.unwrap_or("main")).await?;
+        let sha = self
+            .resolve_revision(&handle, revision.unwrap_or("main"))
+            .await?;
         let state = card_state(handle.git.clone(), sha.clone()).await?;
-        Ok(RepoInfo { repo: handle.repo, sha, files: state.files, card_data: state.card_data, derived: state.derived })
+        Ok(RepoInfo {
+            repo: handle.repo,
+            sha,
+            files: state.files,
+            card_data: state.card_data,
+            derived: state.derived,
+        })
     }
 
     /// Listing with search and filters; private repos only for those who may see them.
-    pub async fn list_repos(&self, caller: &Caller, q: &ListQuery) -> Result<Vec<(Repo, Option<Vec<TreeEntry>>)>> {
+    pub async fn list_repos(
+        &self,
+        caller: &Caller,
+        q: &ListQuery,
+    ) -> Result<Vec<(Repo, Option<Vec<TreeEntry>>)>> {
         let query = RepoQuery {
             repo_type: q.repo_type,
             search: q.search.clone(),
@@ -203,7 +297,11 @@ impl Hub {
         let mut out = Vec::with_capacity(repos.len());
         for repo in repos {
             let files = match (&repo.sha, q.with_files) {
-                (Some(sha), true) => Some(card_state(self.git_for(&repo.storage_id).await?, sha.clone()).await?.files),
+                (Some(sha), true) => Some(
+                    card_state(self.git_for(&repo.storage_id).await?, sha.clone())
+                        .await?
+                        .files,
+                ),
                 _ => None,
             };
             out.push((repo, files));

@@ -118,8 +118,16 @@ fn parse_line(line: &str) -> Option<Rule> {
     })?;
     let basename_only = !pattern.trim_end_matches('/').contains('/');
     let pattern = pattern.trim_start_matches('/');
-    let matcher = GlobBuilder::new(pattern).literal_separator(true).build().ok()?.compile_matcher();
-    Some(Rule { matcher, basename_only, lfs })
+    let matcher = GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .ok()?
+        .compile_matcher();
+    Some(Rule {
+        matcher,
+        basename_only,
+        lfs,
+    })
 }
 
 #[cfg(test)]

@@ -67,7 +67,21 @@ pub struct VerifyRequest {
 }
 
 impl BatchObject {
-    pub fn with_error(oid: String, size: i64, code: u16, message: impl Into<String>) -> BatchObject {
-        BatchObject { oid, size, authenticated: None, actions: BTreeMap::new(), error: Some(ObjectError { code, message: message.into() }) }
+    pub fn with_error(
+        oid: String,
+        size: i64,
+        code: u16,
+        message: impl Into<String>,
+    ) -> BatchObject {
+        BatchObject {
+            oid,
+            size,
+            authenticated: None,
+            actions: BTreeMap::new(),
+            error: Some(ObjectError {
+                code,
+                message: message.into(),
+            }),
+        }
     }
 }

@@ -7,4 +7,4 @@ pub mod batch;
 pub mod signing;
 
 pub use attributes::LfsRules;
-pub use signing::{Signer, TransferKind};
+pub use signing::{Grant, Signer, TransferKind};

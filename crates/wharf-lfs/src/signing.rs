@@ -21,6 +21,17 @@ impl TransferKind {
     }
 }
 
+/// What one signed URL grants.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    pub kind: TransferKind,
+    pub repo_id: i64,
+    pub oid: &'a str,
+    pub size: u64,
+    /// Epoch seconds after which the URL is refused.
+    pub expires: i64,
+}
+
 /// Signs and checks transfer URLs with one server secret.
 #[derive(Clone)]
 pub struct Signer {
@@ -29,27 +40,42 @@ pub struct Signer {
 
 impl Signer {
     pub fn new(secret: &[u8]) -> Signer {
-        Signer { secret: secret.to_vec() }
+        Signer {
+            secret: secret.to_vec(),
+        }
     }
 
-    fn mac(&self, kind: TransferKind, repo_id: i64, oid: &str, size: u64, expires: i64) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret).expect("HMAC accepts keys of any length");
-        mac.update(format!("{}\n{repo_id}\n{oid}\n{size}\n{expires}", kind.as_str()).as_bytes());
+    fn mac(&self, g: &Grant<'_>) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
+            .expect("HMAC accepts keys of any length");
+        mac.update(
+            format!(
+                "{}\n{}\n{}\n{}\n{}",
+                g.kind.as_str(),
+                g.repo_id,
+                g.oid,
+                g.size,
+                g.expires
+            )
+            .as_bytes(),
+        );
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// Hex signature for these parameters.
-    pub fn sign(&self, kind: TransferKind, repo_id: i64, oid: &str, size: u64, expires: i64) -> String {
-        hex::encode(self.mac(kind, repo_id, oid, size, expires))
+    /// Hex signature for this grant.
+    pub fn sign(&self, grant: &Grant<'_>) -> String {
+        hex::encode(self.mac(grant))
     }
 
-    /// True when `sig` is valid for these parameters and `expires` (epoch seconds) is not past `now`.
-    pub fn verify(&self, kind: TransferKind, repo_id: i64, oid: &str, size: u64, expires: i64, now: i64, sig: &str) -> bool {
-        if expires < now {
+    /// True when `sig` is valid for this grant and it has not expired at `now` (epoch seconds).
+    pub fn verify(&self, grant: &Grant<'_>, now: i64, sig: &str) -> bool {
+        if grant.expires < now {
             return false;
         }
-        let Ok(given) = hex::decode(sig) else { return false };
-        let expected = self.mac(kind, repo_id, oid, size, expires);
+        let Ok(given) = hex::decode(sig) else {
+            return false;
+        };
+        let expected = self.mac(grant);
         given.len() == expected.len() && bool::from(given.ct_eq(&expected))
     }
 }
@@ -61,13 +87,33 @@ mod tests {
     #[test]
     fn sign_and_verify() {
         let s = Signer::new(b"secret");
-        let sig = s.sign(TransferKind::Upload, 7, "ab", 10, 1000);
-        assert!(s.verify(TransferKind::Upload, 7, "ab", 10, 1000, 999, &sig));
-        assert!(!s.verify(TransferKind::Upload, 7, "ab", 10, 1000, 1001, &sig), "expired");
-        assert!(!s.verify(TransferKind::Download, 7, "ab", 10, 1000, 999, &sig), "other kind");
-        assert!(!s.verify(TransferKind::Upload, 8, "ab", 10, 1000, 999, &sig), "other repo");
-        assert!(!s.verify(TransferKind::Upload, 7, "ab", 11, 1000, 999, &sig), "other size");
-        assert!(!s.verify(TransferKind::Upload, 7, "ab", 10, 1000, 999, "zz"), "garbage");
-        assert!(!Signer::new(b"other").verify(TransferKind::Upload, 7, "ab", 10, 1000, 999, &sig));
+        let g = Grant {
+            kind: TransferKind::Upload,
+            repo_id: 7,
+            oid: "ab",
+            size: 10,
+            expires: 1000,
+        };
+        let sig = s.sign(&g);
+        assert!(s.verify(&g, 999, &sig));
+        assert!(!s.verify(&g, 1001, &sig), "expired");
+        assert!(
+            !s.verify(
+                &Grant {
+                    kind: TransferKind::Download,
+                    ..g
+                },
+                999,
+                &sig
+            ),
+            "other kind"
+        );
+        assert!(
+            !s.verify(&Grant { repo_id: 8, ..g }, 999, &sig),
+            "other repo"
+        );
+        assert!(!s.verify(&Grant { size: 11, ..g }, 999, &sig), "other size");
+        assert!(!s.verify(&g, 999, "zz"), "garbage");
+        assert!(!Signer::new(b"other").verify(&g, 999, &sig));
     }
 }

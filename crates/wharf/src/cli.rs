@@ -9,17 +9,26 @@
 //! wharf [--data DIR] org member ORG NAME --role admin|write|read
 //! ```
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use wharf_core::Role;
 use wharf_hub::{Hub, HubConfig, NewUser};
 
 #[derive(Parser, Debug)]
-#[command(name = "wharf", version, about = "A self-hosted model hub, wire-compatible with the Hugging Face Hub")]
+#[command(
+    name = "wharf",
+    version,
+    about = "A self-hosted model hub, wire-compatible with the Hugging Face Hub"
+)]
 pub struct Cli {
     /// Data folder: SQLite database, git repositories, LFS objects.
-    #[arg(long, global = true, env = "WHARF_DATA", default_value = "./wharf-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "WHARF_DATA",
+        default_value = "./wharf-data"
+    )]
     pub data: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -124,19 +133,44 @@ pub enum OrgCommand {
 }
 
 async fn open_hub(data: &std::path::Path) -> Result<Hub> {
-    Hub::open(&HubConfig { data_dir: data.to_path_buf() }).await.with_context(|| format!("cannot open the data folder {}", data.display()))
+    Hub::open(&HubConfig {
+        data_dir: data.to_path_buf(),
+    })
+    .await
+    .with_context(|| format!("cannot open the data folder {}", data.display()))
 }
 
 pub async fn execute(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { listen, public_url } => crate::serve::run_server(&cli.data, &listen, public_url).await,
-        Command::User(UserCommand::Add { name, email, fullname, password, admin }) => {
+        Command::Serve { listen, public_url } => {
+            crate::serve::run_server(&cli.data, &listen, public_url).await
+        }
+        Command::User(UserCommand::Add {
+            name,
+            email,
+            fullname,
+            password,
+            admin,
+        }) => {
             let hub = open_hub(&cli.data).await?;
-            let user = hub.add_user(NewUser { name, email, fullname, password, admin }).await?;
+            let user = hub
+                .add_user(NewUser {
+                    name,
+                    email,
+                    fullname,
+                    password,
+                    admin,
+                })
+                .await?;
             println!("created user {}", user.name);
             Ok(())
         }
-        Command::Token(TokenCommand::Add { name, role, label, value }) => {
+        Command::Token(TokenCommand::Add {
+            name,
+            role,
+            label,
+            value,
+        }) => {
             let hub = open_hub(&cli.data).await?;
             let role = match role {
                 TokenRole::Read => Role::Read,
@@ -155,7 +189,11 @@ pub async fn execute(cli: Cli) -> Result<()> {
             println!("token revoked");
             Ok(())
         }
-        Command::Org(OrgCommand::Add { org, owner, fullname }) => {
+        Command::Org(OrgCommand::Add {
+            org,
+            owner,
+            fullname,
+        }) => {
             let hub = open_hub(&cli.data).await?;
             let org = hub.add_org(&org, &owner, fullname).await?;
             println!("created organization {} (owner {owner})", org.name);
@@ -189,11 +227,44 @@ mod tests {
     #[test]
     fn contract_forms_parse() {
         let forms: &[&[&str]] = &[
-            &["wharf", "--data", "d", "serve", "--listen", "127.0.0.1:1", "--public-url", "http://x"],
-            &["wharf", "user", "add", "alice", "--email", "a@x", "--fullname", "A", "--password", "p", "--admin"],
-            &["wharf", "token", "add", "alice", "--role", "read", "--label", "l", "--value", "hf_x"],
+            &[
+                "wharf",
+                "--data",
+                "d",
+                "serve",
+                "--listen",
+                "127.0.0.1:1",
+                "--public-url",
+                "http://x",
+            ],
+            &[
+                "wharf",
+                "user",
+                "add",
+                "alice",
+                "--email",
+                "a@x",
+                "--fullname",
+                "A",
+                "--password",
+                "p",
+                "--admin",
+            ],
+            &[
+                "wharf", "token", "add", "alice", "--role", "read", "--label", "l", "--value",
+                "hf_x",
+            ],
             &["wharf", "token", "revoke", "hf_x"],
-            &["wharf", "org", "add", "acme", "--owner", "alice", "--fullname", "Acme"],
+            &[
+                "wharf",
+                "org",
+                "add",
+                "acme",
+                "--owner",
+                "alice",
+                "--fullname",
+                "Acme",
+            ],
             &["wharf", "org", "member", "acme", "bob", "--role", "write"],
         ];
         for f in forms {

@@ -4,12 +4,14 @@
 //! git shows the user, when a rule is broken.
 
 use anyhow::{Context, Result};
-use std::path::Path;
 use std::io::Read;
+use std::path::Path;
 use wharf_meta::SqliteStore;
 
 pub async fn pre_receive(data: &Path) -> Result<()> {
-    let repo_id: i64 = std::env::var("WHARF_REPO_ID").context("WHARF_REPO_ID is not set: this hook is run by wharf's git service")?.parse()?;
+    let repo_id: i64 = std::env::var("WHARF_REPO_ID")
+        .context("WHARF_REPO_ID is not set: this hook is run by wharf's git service")?
+        .parse()?;
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
     let meta = SqliteStore::open(&data.join("wharf.db")).await?;

@@ -4,19 +4,29 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use wharf_api::{router, AppState};
+use wharf_api::{AppState, router};
 use wharf_hub::{Hub, HubConfig};
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub async fn run_server(data: &Path, listen: &str, public_url: Option<String>) -> Result<()> {
     init_tracing();
     let first_start = !data.join("wharf.db").exists();
-    let hub = Hub::open(&HubConfig { data_dir: data.to_path_buf() }).await.with_context(|| format!("cannot open the data folder {}", data.display()))?;
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let hub = Hub::open(&HubConfig {
+        data_dir: data.to_path_buf(),
+    })
+    .await
+    .with_context(|| format!("cannot open the data folder {}", data.display()))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     if first_start {
         let d = data.display();
         eprintln!("Wharf: new data folder {d}. Create the first user and a token with:");
@@ -24,15 +34,24 @@ pub async fn run_server(data: &Path, listen: &str, public_url: Option<String>) -
         eprintln!("  wharf --data {d} token add NAME --role write");
         eprintln!("then: HF_ENDPOINT=http://{listen} hf auth login --token <token>");
     }
-    let state = AppState { hub: Arc::new(hub), public_url };
+    let state = AppState {
+        hub: Arc::new(hub),
+        public_url,
+    };
     serve(listener, state, shutdown_signal()).await
 }
 
 /// Serves on an already bound listener until `shutdown` completes (tests bind port 0 first).
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "wharf listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 

@@ -1,9 +1,9 @@
 //! The signed transfer URLs the LFS batch API hands out: PUT to upload, GET to download.
 //! They carry their own authorisation (the Python client sends no credentials to them).
 
+use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::QueryPairs;
-use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,22 +21,46 @@ pub struct TransferPath {
 }
 
 fn ticket(p: TransferPath, q: &QueryPairs) -> ApiResult<UploadTicket> {
-    let expires = q.get("expires").and_then(|e| e.parse::<i64>().ok()).ok_or_else(|| Error::forbidden("Invalid or expired transfer URL"))?;
+    let expires = q
+        .get("expires")
+        .and_then(|e| e.parse::<i64>().ok())
+        .ok_or_else(|| Error::forbidden("Invalid or expired transfer URL"))?;
     let signature = q.get("sig").unwrap_or_default().to_string();
-    Ok(UploadTicket { repo_id: p.repo_id, oid: p.oid, size: p.size, expires, signature })
+    Ok(UploadTicket {
+        repo_id: p.repo_id,
+        oid: p.oid,
+        size: p.size,
+        expires,
+        signature,
+    })
 }
 
-pub async fn upload_object(State(s): State<AppState>, Path(p): Path<TransferPath>, q: QueryPairs, body: Body) -> ApiResult<Response> {
+pub async fn upload_object(
+    State(s): State<AppState>,
+    Path(p): Path<TransferPath>,
+    q: QueryPairs,
+    body: Body,
+) -> ApiResult<Response> {
     let t = ticket(p, &q)?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     s.hub.lfs_upload(&t, Box::pin(stream)).await?;
     Ok(StatusCode::OK.into_response())
 }
 
-pub async fn download_object(State(s): State<AppState>, Path(p): Path<TransferPath>, q: QueryPairs, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn download_object(
+    State(s): State<AppState>,
+    Path(p): Path<TransferPath>,
+    q: QueryPairs,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let t = ticket(p, &q)?;
     let size = t.size;
     let range = super::repo_paths::parse_range(&headers, size)?;
     let stream = s.hub.lfs_download(&t, range).await?;
-    Ok(super::repo_paths::content_response(stream, size, range, HeaderMap::new()))
+    Ok(super::repo_paths::content_response(
+        stream,
+        size,
+        range,
+        HeaderMap::new(),
+    ))
 }

@@ -1,13 +1,13 @@
 //! `GET /api/models|datasets|spaces`: search, filters, sort, and Link-header pagination.
 
-use crate::error::ApiResult;
-use crate::extract::{next_page_link, Auth, BaseUrl, QueryPairs};
-use crate::json::{listed_repo, ListShape};
 use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{Auth, BaseUrl, QueryPairs, next_page_link};
+use crate::json::{ListShape, listed_repo};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::Value;
 use wharf_core::Error;
 use wharf_hub::{ListQuery, RepoSort};
@@ -30,20 +30,45 @@ fn sort_of(q: &QueryPairs) -> ApiResult<(RepoSort, bool)> {
     Ok((sort, descending))
 }
 
-pub async fn list_repos(State(s): State<AppState>, Auth(caller): Auth, BaseUrl(base): BaseUrl, Path(kind): Path<String>, q: QueryPairs) -> ApiResult<Response> {
+pub async fn list_repos(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    BaseUrl(base): BaseUrl,
+    Path(kind): Path<String>,
+    q: QueryPairs,
+) -> ApiResult<Response> {
     let repo_type = super::repo_kind(&kind)?;
     let (sort, descending) = sort_of(&q)?;
     let offset = q.number("cursor")?.unwrap_or(0);
     let wanted = q.number("limit")?;
     let limit = wanted.map_or(PAGE, |l| l.min(PAGE));
-    let shape = ListShape { full: q.flag("full", false), card_data: q.flag("cardData", false), expand: q.all("expand") };
+    let shape = ListShape {
+        full: q.flag("full", false),
+        card_data: q.flag("cardData", false),
+        expand: q.all("expand"),
+    };
     let with_files = shape.full || shape.expand.iter().any(|e| e == "siblings");
     let query = ListQuery {
         repo_type,
-        search: q.get("search").filter(|s| !s.is_empty()).map(str::to_string),
-        author: q.get("author").filter(|s| !s.is_empty()).map(str::to_string),
-        filters: q.all("filter").into_iter().chain(q.all("library")).flat_map(|f| f.split(',').map(str::to_string).collect::<Vec<_>>()).filter(|f| !f.is_empty()).collect(),
-        pipeline_tag: q.get("pipeline_tag").filter(|s| !s.is_empty()).map(str::to_string),
+        search: q
+            .get("search")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        author: q
+            .get("author")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        filters: q
+            .all("filter")
+            .into_iter()
+            .chain(q.all("library"))
+            .flat_map(|f| f.split(',').map(str::to_string).collect::<Vec<_>>())
+            .filter(|f| !f.is_empty())
+            .collect(),
+        pipeline_tag: q
+            .get("pipeline_tag")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         sort,
         descending,
         offset,
@@ -53,11 +78,19 @@ pub async fn list_repos(State(s): State<AppState>, Auth(caller): Auth, BaseUrl(b
     let mut rows = s.hub.list_repos(&caller, &query).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let body: Vec<Value> = rows.iter().map(|(repo, files)| listed_repo(repo, files.as_deref(), &shape)).collect();
+    let body: Vec<Value> = rows
+        .iter()
+        .map(|(repo, files)| listed_repo(repo, files.as_deref(), &shape))
+        .collect();
     let mut response = Json(body).into_response();
     // With an explicit limit the client stops by itself; without one it follows the links.
     if more && wanted.is_none() {
-        let link = next_page_link(&base, &format!("/api/{kind}"), &q, (offset + limit) as usize);
+        let link = next_page_link(
+            &base,
+            &format!("/api/{kind}"),
+            &q,
+            (offset + limit) as usize,
+        );
         if let Ok(v) = HeaderValue::from_str(&link) {
             response.headers_mut().insert("link", v);
         }

@@ -30,5 +30,6 @@ impl RepoPath {
 
 /// `models` / `datasets` / `spaces`; anything else is an unknown route.
 pub fn repo_kind(kind: &str) -> ApiResult<RepoType> {
-    RepoType::from_plural(kind).ok_or_else(|| ApiError::from(Error::new(wharf_core::ErrorKind::NotFound, "Not found")))
+    RepoType::from_plural(kind)
+        .ok_or_else(|| ApiError::from(Error::new(wharf_core::ErrorKind::NotFound, "Not found")))
 }

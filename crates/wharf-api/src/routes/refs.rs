@@ -1,21 +1,23 @@
 //! Refs, history, branches and tags.
 
 use crate::error::ApiResult;
-use crate::extract::{next_page_link, Auth, BaseUrl, QueryPairs};
+use crate::extract::{Auth, BaseUrl, QueryPairs, next_page_link};
 use crate::routes::commit::JsonBody;
-use crate::{json, AppState};
+use crate::{AppState, json};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
-use serde_json::{json as j, Value};
+use serde_json::{Value, json as j};
 use wharf_hub::{Refs, RepoAddress};
 
 use super::RepoPath;
 
 fn ref_list(refs: &[wharf_hub::RefInfo]) -> Vec<Value> {
-    refs.iter().map(|r| j!({ "name": r.name, "ref": r.full_ref, "targetCommit": r.target_commit })).collect()
+    refs.iter()
+        .map(|r| j!({ "name": r.name, "ref": r.full_ref, "targetCommit": r.target_commit }))
+        .collect()
 }
 
 fn refs_json(refs: &Refs, include_prs: bool) -> Value {
@@ -26,7 +28,12 @@ fn refs_json(refs: &Refs, include_prs: bool) -> Value {
     v
 }
 
-pub async fn list_refs(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<RepoPath>, q: QueryPairs) -> ApiResult<Json<Value>> {
+pub async fn list_refs(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<RepoPath>,
+    q: QueryPairs,
+) -> ApiResult<Json<Value>> {
     let refs = s.hub.refs(&c, &p.address()?).await?;
     Ok(Json(refs_json(&refs, q.flag("include_prs", false))))
 }
@@ -41,22 +48,35 @@ pub struct RevPath {
 
 impl RevPath {
     fn address(&self) -> ApiResult<RepoAddress> {
-        Ok(RepoAddress::new(super::repo_kind(&self.kind)?, &self.ns, &self.name))
+        Ok(RepoAddress::new(
+            super::repo_kind(&self.kind)?,
+            &self.ns,
+            &self.name,
+        ))
     }
 }
 
 /// Commits per page when the client gives no limit.
 const COMMITS_PAGE: usize = 100;
 
-pub async fn list_commits(State(s): State<AppState>, Auth(c): Auth, BaseUrl(b): BaseUrl, Path(p): Path<RevPath>, q: QueryPairs) -> ApiResult<Response> {
+pub async fn list_commits(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    BaseUrl(b): BaseUrl,
+    Path(p): Path<RevPath>,
+    q: QueryPairs,
+) -> ApiResult<Response> {
     let addr = p.address()?;
     let offset = q.number("cursor")?.unwrap_or(0) as usize;
-    let limit = q.number("limit")?.map_or(COMMITS_PAGE, |l| (l as usize).clamp(1, 1000));
+    let limit = q
+        .number("limit")?
+        .map_or(COMMITS_PAGE, |l| (l as usize).clamp(1, 1000));
     let page = s.hub.commits(&c, &addr, &p.rev, offset, limit).await?;
     let body: Vec<Value> = page.commits.iter().map(json::commit).collect();
     let mut response = Json(body).into_response();
     if page.has_more {
-        let rev = percent_encoding::utf8_percent_encode(&p.rev, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let rev = percent_encoding::utf8_percent_encode(&p.rev, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
         let path = format!("/api/{}/{}/{}/commits/{rev}", p.kind, p.ns, p.name);
         if let Ok(v) = HeaderValue::from_str(&next_page_link(&b, &path, &q, offset + limit)) {
             response.headers_mut().insert("link", v);
@@ -79,14 +99,25 @@ pub struct CreateBranch {
     starting_point: Option<String>,
 }
 
-pub async fn create_branch(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<BranchPath>, body: Option<JsonBody<CreateBranch>>) -> ApiResult<Json<Value>> {
+pub async fn create_branch(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<BranchPath>,
+    body: Option<JsonBody<CreateBranch>>,
+) -> ApiResult<Json<Value>> {
     let addr = RepoAddress::new(super::repo_kind(&p.kind)?, &p.ns, &p.name);
     let req = body.map(|b| b.0).unwrap_or_default();
-    s.hub.create_branch(&c, &addr, &p.branch, req.starting_point.as_deref()).await?;
+    s.hub
+        .create_branch(&c, &addr, &p.branch, req.starting_point.as_deref())
+        .await?;
     Ok(Json(j!({})))
 }
 
-pub async fn delete_branch(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<BranchPath>) -> ApiResult<Json<Value>> {
+pub async fn delete_branch(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<BranchPath>,
+) -> ApiResult<Json<Value>> {
     let addr = RepoAddress::new(super::repo_kind(&p.kind)?, &p.ns, &p.name);
     s.hub.delete_branch(&c, &addr, &p.branch).await?;
     Ok(Json(j!({})))
@@ -101,13 +132,24 @@ pub struct CreateTag {
 }
 
 /// `POST …/tag/{rev}` creates `tag` at `rev`.
-pub async fn create_tag(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<RevPath>, JsonBody(req): JsonBody<CreateTag>) -> ApiResult<Json<Value>> {
-    s.hub.create_tag(&c, &p.address()?, &p.rev, &req.tag).await?;
+pub async fn create_tag(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<RevPath>,
+    JsonBody(req): JsonBody<CreateTag>,
+) -> ApiResult<Json<Value>> {
+    s.hub
+        .create_tag(&c, &p.address()?, &p.rev, &req.tag)
+        .await?;
     Ok(Json(j!({})))
 }
 
 /// `DELETE …/tag/{tag}`.
-pub async fn delete_tag(State(s): State<AppState>, Auth(c): Auth, Path(p): Path<RevPath>) -> ApiResult<Json<Value>> {
+pub async fn delete_tag(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(p): Path<RevPath>,
+) -> ApiResult<Json<Value>> {
     s.hub.delete_tag(&c, &p.address()?, &p.rev).await?;
     Ok(Json(j!({})))
 }

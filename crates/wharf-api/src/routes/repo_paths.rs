@@ -3,9 +3,9 @@
 //! `/{ns}/{name}/resolve/{rev}/{path}`, the LFS batch/verify/locks API under
 //! `/{ns}/{name}.git/info/lfs/…`, and git's smart HTTP.
 
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{base_url, credentials};
-use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -14,7 +14,9 @@ use futures::StreamExt;
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 use wharf_core::{Error, ErrorKind, RepoType};
-use wharf_hub::{BatchRequest, ByteRange, ByteStream, Caller, GitService as Service, RepoAddress, VerifyRequest};
+use wharf_hub::{
+    BatchRequest, ByteRange, ByteStream, Caller, GitService as Service, RepoAddress, VerifyRequest,
+};
 
 /// A repository address and what comes after it.
 struct RepoRequest {
@@ -26,7 +28,10 @@ struct RepoRequest {
 }
 
 fn decode(seg: &str) -> ApiResult<String> {
-    percent_decode_str(seg).decode_utf8().map(|s| s.into_owned()).map_err(|_| Error::bad_request("Path is not valid UTF-8").into())
+    percent_decode_str(seg)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| Error::bad_request("Path is not valid UTF-8").into())
 }
 
 fn split_repo_path(path: &str) -> ApiResult<Option<RepoRequest>> {
@@ -49,7 +54,11 @@ fn split_repo_path(path: &str) -> ApiResult<Option<RepoRequest>> {
         name.truncate(name.len() - 4);
     }
     let rest = segs[2..].iter().map(|s| s.to_string()).collect();
-    Ok(Some(RepoRequest { addr: RepoAddress::new(repo_type, &ns, &name), dot_git, rest }))
+    Ok(Some(RepoRequest {
+        addr: RepoAddress::new(repo_type, &ns, &name),
+        dot_git,
+        rest,
+    }))
 }
 
 fn not_found() -> ApiError {
@@ -69,11 +78,15 @@ async fn route(s: &AppState, req: Request) -> ApiResult<Response> {
     if path.starts_with("/api/") {
         return Err(not_found());
     }
-    let Some(rr) = split_repo_path(&path)? else { return Err(not_found()) };
+    let Some(rr) = split_repo_path(&path)? else {
+        return Err(not_found());
+    };
     let rest: Vec<&str> = rr.rest.iter().map(String::as_str).collect();
     let method = req.method().clone();
     match (method, rest.as_slice()) {
-        (Method::GET | Method::HEAD, ["resolve", rev, file @ ..]) if !file.is_empty() && !rr.dot_git => {
+        (Method::GET | Method::HEAD, ["resolve", rev, file @ ..])
+            if !file.is_empty() && !rr.dot_git =>
+        {
             let rev = decode(rev)?;
             let file = decode(&file.join("/"))?;
             resolve(s, req, &rr.addr, &rev, &file).await
@@ -94,12 +107,25 @@ async fn caller_of(s: &AppState, headers: &HeaderMap) -> ApiResult<Caller> {
 
 /// Parses a single `Range: bytes=…`; `Ok(None)` means serve the whole content.
 pub fn parse_range(headers: &HeaderMap, size: u64) -> ApiResult<Option<ByteRange>> {
-    let Some(value) = headers.get(axum::http::header::RANGE).and_then(|v| v.to_str().ok()) else { return Ok(None) };
-    let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
+    let Some(value) = headers
+        .get(axum::http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Ok(None); // Several ranges: answering with the whole content is allowed.
     }
-    let unsatisfiable = || ApiError::new(ErrorKind::RangeNotSatisfiable, "Requested range not satisfiable").with_header("content-range", &format!("bytes */{size}"));
+    let unsatisfiable = || {
+        ApiError::new(
+            ErrorKind::RangeNotSatisfiable,
+            "Requested range not satisfiable",
+        )
+        .with_header("content-range", &format!("bytes */{size}"))
+    };
     let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
     let range = match (a.trim(), b.trim()) {
         ("", suffix) => {
@@ -107,22 +133,37 @@ pub fn parse_range(headers: &HeaderMap, size: u64) -> ApiResult<Option<ByteRange
             if n == 0 || size == 0 {
                 return Err(unsatisfiable());
             }
-            ByteRange { start: size.saturating_sub(n), end: size - 1 }
+            ByteRange {
+                start: size.saturating_sub(n),
+                end: size - 1,
+            }
         }
         (start, end) => {
             let start: u64 = start.parse().map_err(|_| unsatisfiable())?;
-            let end: u64 = if end.is_empty() { size.saturating_sub(1) } else { end.parse().map_err(|_| unsatisfiable())? };
+            let end: u64 = if end.is_empty() {
+                size.saturating_sub(1)
+            } else {
+                end.parse().map_err(|_| unsatisfiable())?
+            };
             if start >= size || end < start {
                 return Err(unsatisfiable());
             }
-            ByteRange { start, end: end.min(size - 1) }
+            ByteRange {
+                start,
+                end: end.min(size - 1),
+            }
         }
     };
     Ok(Some(range))
 }
 
 /// A 200 or 206 streaming response with length and range headers.
-pub fn content_response(stream: ByteStream, size: u64, range: Option<ByteRange>, extra: HeaderMap) -> Response {
+pub fn content_response(
+    stream: ByteStream,
+    size: u64,
+    range: Option<ByteRange>,
+    extra: HeaderMap,
+) -> Response {
     let (status, length) = match range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start + 1),
         None => (StatusCode::OK, size),
@@ -133,13 +174,16 @@ pub fn content_response(stream: ByteStream, size: u64, range: Option<ByteRange>,
     h.extend(extra);
     h.insert("content-length", HeaderValue::from(length));
     h.insert("accept-ranges", HeaderValue::from_static("bytes"));
-    if let Some(r) = range {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end)) {
-            h.insert("content-range", v);
-        }
+    if let Some(r) = range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end))
+    {
+        h.insert("content-range", v);
     }
     if !h.contains_key("content-type") {
-        h.insert("content-type", HeaderValue::from_static("application/octet-stream"));
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("application/octet-stream"),
+        );
     }
     response
 }
@@ -149,11 +193,19 @@ fn header(value: &str) -> HeaderValue {
 }
 
 /// HEAD/GET `/{repo}/resolve/{rev}/{path}` with the headers the client's cache is built on.
-async fn resolve(s: &AppState, req: Request, addr: &RepoAddress, rev: &str, file: &str) -> ApiResult<Response> {
+async fn resolve(
+    s: &AppState,
+    req: Request,
+    addr: &RepoAddress,
+    rev: &str,
+    file: &str,
+) -> ApiResult<Response> {
     let caller = caller_of(s, req.headers()).await?;
     let (commit, found) = s.hub.resolve_file(&caller, addr, rev, file).await?;
     let Some(content) = found else {
-        return Err(ApiError::from(Error::entry_not_found(file)).with_header("x-repo-commit", &commit));
+        return Err(
+            ApiError::from(Error::entry_not_found(file)).with_header("x-repo-commit", &commit)
+        );
     };
     let mut extra = HeaderMap::new();
     extra.insert("x-repo-commit", header(&commit));
@@ -163,9 +215,24 @@ async fn resolve(s: &AppState, req: Request, addr: &RepoAddress, rev: &str, file
         extra.insert("x-linked-size", HeaderValue::from(p.size));
     }
     let filename = content.path.rsplit('/').next().unwrap_or(&content.path);
-    let encoded = percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
-    let ascii: String = filename.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
-    extra.insert("content-disposition", header(&format!("inline; filename*=UTF-8''{encoded}; filename=\"{ascii}\";")));
+    let encoded =
+        percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    extra.insert(
+        "content-disposition",
+        header(&format!(
+            "inline; filename*=UTF-8''{encoded}; filename=\"{ascii}\";"
+        )),
+    );
     let range = parse_range(req.headers(), content.size)?;
     if req.method() == Method::HEAD {
         let empty: ByteStream = futures::stream::empty().boxed();
@@ -177,13 +244,19 @@ async fn resolve(s: &AppState, req: Request, addr: &RepoAddress, rev: &str, file
 
 fn lfs_json(status: StatusCode, body: serde_json::Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
-    r.headers_mut().insert("content-type", HeaderValue::from_static("application/vnd.git-lfs+json"));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/vnd.git-lfs+json"),
+    );
     r
 }
 
 async fn body_json<T: serde::de::DeserializeOwned>(req: Request) -> ApiResult<T> {
-    let bytes = axum::body::to_bytes(req.into_body(), 16 * 1024 * 1024).await.map_err(|_| Error::bad_request("Request body too large or interrupted"))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::bad_request(format!("Invalid JSON body: {e}")).into())
+    let bytes = axum::body::to_bytes(req.into_body(), 16 * 1024 * 1024)
+        .await
+        .map_err(|_| Error::bad_request("Request body too large or interrupted"))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::bad_request(format!("Invalid JSON body: {e}")).into())
 }
 
 async fn lfs_batch(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
@@ -209,16 +282,25 @@ async fn lfs_verify(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult
 /// quietly turns verification off for the remote, so pushes print no warning; `git lfs lock`
 /// gets this clear message.
 fn locks_not_supported() -> Response {
-    lfs_json(StatusCode::NOT_IMPLEMENTED, json!({ "message": "File locking is not supported by this server" }))
+    lfs_json(
+        StatusCode::NOT_IMPLEMENTED,
+        json!({ "message": "File locking is not supported by this server" }),
+    )
 }
 
 /// git only sends credentials after a challenge, so anonymous callers who lack access get
 /// `401` + `WWW-Authenticate: Basic` (missing and private repos alike, so nothing leaks).
 fn git_error(caller: &Caller, e: Error) -> ApiError {
-    let denied = matches!(e.kind, ErrorKind::RepoNotFound | ErrorKind::Unauthorized | ErrorKind::Forbidden);
+    let denied = matches!(
+        e.kind,
+        ErrorKind::RepoNotFound | ErrorKind::Unauthorized | ErrorKind::Forbidden
+    );
     if caller.user.is_none() && denied {
         let mut err = ApiError::new(ErrorKind::Unauthorized, "Authentication required");
-        err.headers.insert("www-authenticate", HeaderValue::from_static("Basic realm=\"wharf\""));
+        err.headers.push((
+            axum::http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"wharf\""),
+        ));
         return err;
     }
     e.into()
@@ -232,42 +314,82 @@ async fn git_caller(s: &AppState, headers: &HeaderMap) -> ApiResult<Caller> {
 }
 
 fn git_protocol(headers: &HeaderMap) -> Option<String> {
-    headers.get("git-protocol").and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get("git-protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn git_response(service: Service, suffix: &str, body: Body) -> Response {
     let mut r = Response::new(body);
     let h = r.headers_mut();
-    h.insert("content-type", header(&format!("application/x-{}-{suffix}", service.name())));
-    h.insert("cache-control", HeaderValue::from_static("no-cache, max-age=0, must-revalidate"));
+    h.insert(
+        "content-type",
+        header(&format!("application/x-{}-{suffix}", service.name())),
+    );
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("no-cache, max-age=0, must-revalidate"),
+    );
     r
 }
 
 async fn git_info_refs(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
-    let service = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("service="))).and_then(Service::parse);
+    let service = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("service=")))
+        .and_then(Service::parse);
     let Some(service) = service else {
-        return Err(ApiError::new(ErrorKind::Forbidden, "Only git's smart HTTP protocol is supported"));
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "Only git's smart HTTP protocol is supported",
+        ));
     };
     let caller = git_caller(s, req.headers()).await?;
-    let advert = s.hub.git_advertise(&caller, addr, service, git_protocol(req.headers())).await.map_err(|e| git_error(&caller, e))?;
+    let advert = s
+        .hub
+        .git_advertise(&caller, addr, service, git_protocol(req.headers()))
+        .await
+        .map_err(|e| git_error(&caller, e))?;
     Ok(git_response(service, "advertisement", Body::from(advert)))
 }
 
 fn body_reader(req: Request) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
     use futures::TryStreamExt;
-    tokio_util::io::StreamReader::new(req.into_body().into_data_stream().map_err(std::io::Error::other))
+    tokio_util::io::StreamReader::new(
+        req.into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other),
+    )
 }
 
 async fn git_upload_pack(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
     let caller = git_caller(s, req.headers()).await?;
     let protocol = git_protocol(req.headers());
-    let running = s.hub.git_upload_pack(&caller, addr, protocol, body_reader(req)).await.map_err(|e| git_error(&caller, e))?;
-    Ok(git_response(Service::UploadPack, "result", Body::from_stream(running.into_stream())))
+    let running = s
+        .hub
+        .git_upload_pack(&caller, addr, protocol, body_reader(req))
+        .await
+        .map_err(|e| git_error(&caller, e))?;
+    Ok(git_response(
+        Service::UploadPack,
+        "result",
+        Body::from_stream(running.into_stream()),
+    ))
 }
 
 async fn git_receive_pack(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
     let caller = git_caller(s, req.headers()).await?;
     let protocol = git_protocol(req.headers());
-    let output = s.hub.git_receive_pack(&caller, addr, protocol, body_reader(req)).await.map_err(|e| git_error(&caller, e))?;
-    Ok(git_response(Service::ReceivePack, "result", Body::from(output)))
+    let output = s
+        .hub
+        .git_receive_pack(&caller, addr, protocol, body_reader(req))
+        .await
+        .map_err(|e| git_error(&caller, e))?;
+    Ok(git_response(
+        Service::ReceivePack,
+        "result",
+        Body::from(output),
+    ))
 }
