@@ -64,9 +64,13 @@ fn check_oid(oid: &str) -> Result<()> {
     }
 }
 
+/// Write buffer: network chunks are small, and each tokio file write is a thread hop.
+const WRITE_BUFFER: usize = 4 << 20;
+
 /// Copies the stream into `file` while hashing; returns (bytes written, sha256 hex).
 /// Stops early once more than `limit` bytes arrived, so a lying client cannot fill the disk.
 async fn write_hashing(file: &mut File, mut body: ByteStream, limit: u64) -> Result<(u64, String)> {
+    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut hasher = Sha256::new();
     let mut written = 0u64;
     while let Some(chunk) = body.next().await {
@@ -78,6 +82,7 @@ async fn write_hashing(file: &mut File, mut body: ByteStream, limit: u64) -> Res
         hasher.update(&chunk);
         file.write_all(&chunk).await?;
     }
+    file.flush().await?;
     Ok((written, hex::encode(hasher.finalize())))
 }
 
