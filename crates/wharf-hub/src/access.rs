@@ -135,14 +135,16 @@ impl Hub {
                 Some((tok, user)) => (user, tok.role, Some(tok.label)),
                 None => return Err(invalid_credentials()),
             },
-            Credentials::Password { user, password } => match self.check_password(user, password).await {
-                Ok(account) => (account, Role::Write, None),
-                // git users often paste a token as the password under their user name.
-                Err(e) => match self.meta.token_by_hash(&hash_token(password)).await? {
-                    Some((tok, account)) => (account, tok.role, Some(tok.label)),
-                    None => return Err(e),
-                },
-            },
+            Credentials::Password { user, password } => {
+                match self.check_password(user, password).await {
+                    Ok(account) => (account, Role::Write, None),
+                    // git users often paste a token as the password under their user name.
+                    Err(e) => match self.meta.token_by_hash(&hash_token(password)).await? {
+                        Some((tok, account)) => (account, tok.role, Some(tok.label)),
+                        None => return Err(e),
+                    },
+                }
+            }
         };
         let orgs = self.meta.orgs_of_user(user.id).await?;
         Ok(Caller {

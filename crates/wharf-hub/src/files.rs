@@ -84,11 +84,9 @@ impl Hub {
         let all = all.ok_or_else(|| Error::entry_not_found(&dir))?;
         let has_more = all.len() > offset.saturating_add(limit);
         let entries: Vec<TreeEntry> = all.into_iter().skip(offset).take(limit).collect();
-        let last_commits = if expand {
-            self.last_commits(&handle, &commit, &entries).await?
-        } else {
-            HashMap::new()
-        };
+        let last_commits = self
+            .last_commits(&handle, &commit, &entries, expand)
+            .await?;
         Ok(TreePage {
             commit,
             entries,
@@ -124,11 +122,9 @@ impl Hub {
             Ok(found)
         })
         .await?;
-        let last_commits = if expand {
-            self.last_commits(&handle, &commit, &entries).await?
-        } else {
-            HashMap::new()
-        };
+        let last_commits = self
+            .last_commits(&handle, &commit, &entries, expand)
+            .await?;
         Ok(TreePage {
             commit,
             entries,
@@ -137,12 +133,17 @@ impl Hub {
         })
     }
 
+    /// The last commit of each entry, when `expand` asks for it (a history walk).
     async fn last_commits(
         &self,
         handle: &RepoHandle,
         commit: &str,
         entries: &[TreeEntry],
+        expand: bool,
     ) -> Result<HashMap<String, CommitInfo>> {
+        if !expand {
+            return Ok(HashMap::new());
+        }
         let git = handle.git.clone();
         let paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
         let c = commit.to_string();

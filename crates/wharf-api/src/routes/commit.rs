@@ -1,6 +1,7 @@
 //! Preupload and the NDJSON commit endpoint, plus the JSON body extractor every route uses
 //! (its rejections speak the Hub's error dialect).
 
+use super::RepoPath;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, BaseUrl, QueryPairs};
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wharf_core::Error;
-use wharf_hub::{CommitHeader, CommitOp, PreuploadFile, RepoAddress};
+use wharf_hub::{CommitHeader, CommitOp, PreuploadFile};
 
 /// `Json<T>` whose failures are 400s with `X-Error-Message`, not axum's plain-text rejections.
 pub struct JsonBody<T>(pub T);
@@ -53,24 +54,6 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> 
 }
 
 #[derive(Deserialize)]
-pub struct RevPath {
-    kind: String,
-    ns: String,
-    name: String,
-    rev: String,
-}
-
-impl RevPath {
-    fn address(&self) -> ApiResult<RepoAddress> {
-        Ok(RepoAddress::new(
-            super::repo_kind(&self.kind)?,
-            &self.ns,
-            &self.name,
-        ))
-    }
-}
-
-#[derive(Deserialize)]
 pub struct PreuploadRequest {
     files: Vec<PreuploadEntry>,
 }
@@ -92,7 +75,7 @@ fn b64(s: &str) -> Result<Vec<u8>, Error> {
 pub async fn preupload(
     State(s): State<AppState>,
     Auth(c): Auth,
-    Path(p): Path<RevPath>,
+    Path(p): Path<RepoPath>,
     JsonBody(req): JsonBody<PreuploadRequest>,
 ) -> ApiResult<Json<Value>> {
     let mut files = Vec::with_capacity(req.files.len());
@@ -103,7 +86,7 @@ pub async fn preupload(
             size: f.size,
         });
     }
-    let results = s.hub.preupload(&c, &p.address()?, &p.rev, files).await?;
+    let results = s.hub.preupload(&c, &p.address()?, p.rev(), files).await?;
     let out: Vec<Value> = results
         .iter()
         .map(|r| json!({ "path": r.path, "uploadMode": if r.lfs { "lfs" } else { "regular" }, "shouldIgnore": r.should_ignore, "oid": r.oid }))
@@ -221,7 +204,7 @@ pub async fn create_commit(
     State(s): State<AppState>,
     Auth(c): Auth,
     BaseUrl(base): BaseUrl,
-    Path(p): Path<RevPath>,
+    Path(p): Path<RepoPath>,
     q: QueryPairs,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -231,7 +214,7 @@ pub async fn create_commit(
     let create_pr = q.flag("create_pr", false);
     let outcome = s
         .hub
-        .commit(&c, &addr, &p.rev, header, ops, create_pr)
+        .commit(&c, &addr, p.rev(), header, ops, create_pr)
         .await?;
     let repo_url = format!(
         "{base}/{}{}/{}",

@@ -1,5 +1,6 @@
 //! Tree listings and paths-info.
 
+use super::RepoPath;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Auth, BaseUrl, QueryPairs, next_page_link};
@@ -14,43 +15,35 @@ use serde_json::Value;
 use wharf_core::Error;
 use wharf_hub::{Caller, RepoAddress};
 
-#[derive(Deserialize)]
-pub struct TreeRoot {
-    kind: String,
-    ns: String,
-    name: String,
-    rev: String,
-}
-
-#[derive(Deserialize)]
-pub struct TreeAt {
-    kind: String,
-    ns: String,
-    name: String,
-    rev: String,
-    path: String,
-}
-
 pub async fn tree_root(
     State(s): State<AppState>,
     Auth(c): Auth,
     BaseUrl(b): BaseUrl,
-    Path(p): Path<TreeRoot>,
+    Path(p): Path<RepoPath>,
     q: QueryPairs,
 ) -> ApiResult<Response> {
-    let addr = RepoAddress::new(super::repo_kind(&p.kind)?, &p.ns, &p.name);
-    tree(&s, &c, &b, addr, &p.rev, "", &q).await
+    let addr = p.address()?;
+    tree(&s, &c, &b, addr, p.rev(), "", &q).await
 }
 
 pub async fn tree_path(
     State(s): State<AppState>,
     Auth(c): Auth,
     BaseUrl(b): BaseUrl,
-    Path(p): Path<TreeAt>,
+    Path(p): Path<RepoPath>,
     q: QueryPairs,
 ) -> ApiResult<Response> {
-    let addr = RepoAddress::new(super::repo_kind(&p.kind)?, &p.ns, &p.name);
-    tree(&s, &c, &b, addr, &p.rev, &p.path, &q).await
+    let addr = p.address()?;
+    tree(
+        &s,
+        &c,
+        &b,
+        addr,
+        p.rev(),
+        p.path.as_deref().unwrap_or(""),
+        &q,
+    )
+    .await
 }
 
 async fn tree(
@@ -143,16 +136,16 @@ fn parse_paths_info(headers: &HeaderMap, body: &[u8]) -> ApiResult<(Vec<String>,
 pub async fn paths_info(
     State(s): State<AppState>,
     Auth(c): Auth,
-    Path(p): Path<TreeRoot>,
+    Path(p): Path<RepoPath>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let addr = RepoAddress::new(super::repo_kind(&p.kind)?, &p.ns, &p.name);
+    let addr = p.address()?;
     let (paths, expand) = parse_paths_info(&headers, &body)?;
     if paths.len() > 10_000 {
         return Err(Error::bad_request("Too many paths (at most 10000)").into());
     }
-    let result = s.hub.paths_info(&c, &addr, &p.rev, &paths, expand).await?;
+    let result = s.hub.paths_info(&c, &addr, p.rev(), &paths, expand).await?;
     Ok(Json(
         result
             .entries

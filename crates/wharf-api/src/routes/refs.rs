@@ -10,7 +10,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json as j};
-use wharf_hub::{Refs, RepoAddress};
+use wharf_hub::Refs;
 
 use super::RepoPath;
 
@@ -38,24 +38,6 @@ pub async fn list_refs(
     Ok(Json(refs_json(&refs, q.flag("include_prs", false))))
 }
 
-#[derive(Deserialize)]
-pub struct RevPath {
-    kind: String,
-    ns: String,
-    name: String,
-    rev: String,
-}
-
-impl RevPath {
-    fn address(&self) -> ApiResult<RepoAddress> {
-        Ok(RepoAddress::new(
-            super::repo_kind(&self.kind)?,
-            &self.ns,
-            &self.name,
-        ))
-    }
-}
-
 /// Commits per page when the client gives no limit.
 const COMMITS_PAGE: usize = 100;
 
@@ -63,7 +45,7 @@ pub async fn list_commits(
     State(s): State<AppState>,
     Auth(c): Auth,
     BaseUrl(b): BaseUrl,
-    Path(p): Path<RevPath>,
+    Path(p): Path<RepoPath>,
     q: QueryPairs,
 ) -> ApiResult<Response> {
     let addr = p.address()?;
@@ -71,26 +53,19 @@ pub async fn list_commits(
     let limit = q
         .number("limit")?
         .map_or(COMMITS_PAGE, |l| (l as usize).clamp(1, 1000));
-    let page = s.hub.commits(&c, &addr, &p.rev, offset, limit).await?;
+    let page = s.hub.commits(&c, &addr, p.rev(), offset, limit).await?;
     let body: Vec<Value> = page.commits.iter().map(json::commit).collect();
     let mut response = Json(body).into_response();
     if page.has_more {
-        let rev = percent_encoding::utf8_percent_encode(&p.rev, percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
+        let rev =
+            percent_encoding::utf8_percent_encode(p.rev(), percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         let path = format!("/api/{}/{}/{}/commits/{rev}", p.kind, p.ns, p.name);
         if let Ok(v) = HeaderValue::from_str(&next_page_link(&b, &path, &q, offset + limit)) {
             response.headers_mut().insert("link", v);
         }
     }
     Ok(response)
-}
-
-#[derive(Deserialize)]
-pub struct BranchPath {
-    kind: String,
-    ns: String,
-    name: String,
-    branch: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -102,13 +77,18 @@ pub struct CreateBranch {
 pub async fn create_branch(
     State(s): State<AppState>,
     Auth(c): Auth,
-    Path(p): Path<BranchPath>,
+    Path(p): Path<RepoPath>,
     body: Option<JsonBody<CreateBranch>>,
 ) -> ApiResult<Json<Value>> {
-    let addr = RepoAddress::new(super::repo_kind(&p.kind)?, &p.ns, &p.name);
+    let addr = p.address()?;
     let req = body.map(|b| b.0).unwrap_or_default();
     s.hub
-        .create_branch(&c, &addr, &p.branch, req.starting_point.as_deref())
+        .create_branch(
+            &c,
+            &addr,
+            p.branch.as_deref().unwrap_or(""),
+            req.starting_point.as_deref(),
+        )
         .await?;
     Ok(Json(j!({})))
 }
@@ -116,10 +96,12 @@ pub async fn create_branch(
 pub async fn delete_branch(
     State(s): State<AppState>,
     Auth(c): Auth,
-    Path(p): Path<BranchPath>,
+    Path(p): Path<RepoPath>,
 ) -> ApiResult<Json<Value>> {
-    let addr = RepoAddress::new(super::repo_kind(&p.kind)?, &p.ns, &p.name);
-    s.hub.delete_branch(&c, &addr, &p.branch).await?;
+    let addr = p.address()?;
+    s.hub
+        .delete_branch(&c, &addr, p.branch.as_deref().unwrap_or(""))
+        .await?;
     Ok(Json(j!({})))
 }
 
@@ -135,11 +117,11 @@ pub struct CreateTag {
 pub async fn create_tag(
     State(s): State<AppState>,
     Auth(c): Auth,
-    Path(p): Path<RevPath>,
+    Path(p): Path<RepoPath>,
     JsonBody(req): JsonBody<CreateTag>,
 ) -> ApiResult<Json<Value>> {
     s.hub
-        .create_tag(&c, &p.address()?, &p.rev, &req.tag)
+        .create_tag(&c, &p.address()?, p.rev(), &req.tag)
         .await?;
     Ok(Json(j!({})))
 }
@@ -148,8 +130,8 @@ pub async fn create_tag(
 pub async fn delete_tag(
     State(s): State<AppState>,
     Auth(c): Auth,
-    Path(p): Path<RevPath>,
+    Path(p): Path<RepoPath>,
 ) -> ApiResult<Json<Value>> {
-    s.hub.delete_tag(&c, &p.address()?, &p.rev).await?;
+    s.hub.delete_tag(&c, &p.address()?, p.rev()).await?;
     Ok(Json(j!({})))
 }

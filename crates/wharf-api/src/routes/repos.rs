@@ -193,22 +193,14 @@ pub async fn repo_info(
     info(&s, &caller, p.address()?, None, &q).await
 }
 
-#[derive(Deserialize)]
-pub struct RevPath {
-    kind: String,
-    ns: String,
-    name: String,
-    rev: String,
-}
-
 pub async fn repo_info_at(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(p): Path<RevPath>,
+    Path(p): Path<RepoPath>,
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let addr = RepoAddress::new(super::repo_kind(&p.kind)?, &p.ns, &p.name);
-    info(&s, &caller, addr, Some(&p.rev), &q).await
+    let addr = p.address()?;
+    info(&s, &caller, addr, Some(p.rev()), &q).await
 }
 
 async fn info(
