@@ -107,5 +107,9 @@ pub fn router(state: AppState) -> Router {
             middleware::panic_response,
         ))
         .layer(axum::middleware::from_fn(middleware::request_id))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            // Internal errors are logged where they are mapped (error.rs); a deliberate 501
+            // (LFS locks) is not a failure worth an ERROR line.
+            tower_http::trace::TraceLayer::new_for_http().on_failure(()),
+        )
 }

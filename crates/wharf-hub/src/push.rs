@@ -145,11 +145,13 @@ impl Hub {
         before: &HashMap<String, String>,
         after: &HashMap<String, String>,
     ) -> Result<()> {
-        let changed: Vec<&String> = after
+        let mut changed: Vec<&String> = after
             .keys()
             .chain(before.keys())
             .filter(|k| before.get(*k) != after.get(*k))
             .collect();
+        changed.sort();
+        changed.dedup();
         if changed.is_empty() {
             return Ok(());
         }
