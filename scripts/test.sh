@@ -13,6 +13,10 @@ exec </dev/null
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$(pwd)
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# rustup's default location, for shells that did not source its profile.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
 
 PASSED=0
 FAILED=0
@@ -77,7 +81,7 @@ stage "system packages" system_packages
 stage "python venv" python_venv
 stage "cargo build" cargo build --workspace --bins
 stage "cargo test" cargo test --workspace
-stage "pytest tests/" env HF_HUB_DISABLE_PROGRESS_BARS=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/
+stage "pytest tests/" env PYTHONDONTWRITEBYTECODE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/
 
 CONFORMANCE=../shared/conformance/run.sh
 if [ -f "$CONFORMANCE" ]; then

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -119,6 +120,10 @@ class Hub:
     def unique(prefix="repo"):
         """A repo name no other test uses."""
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+    def cli(self, *args):
+        """Runs the wharf command line on the server's data folder; returns its stdout."""
+        return _cli(*args, data_dir=self.data_dir)
 
     def api(self, token):
         return HfApi(endpoint=self.endpoint, token=token if token else False)
@@ -234,6 +239,20 @@ def _token(name, role, data_dir):
     return token
 
 
+_REPORT = []
+
+
+def pytest_configure(config):
+    # The client's own deprecation noise (it passes bytes as `data=` to its HTTP library).
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:httpx2")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for text in _REPORT:
+        terminalreporter.section("wharf server log")
+        terminalreporter.write_line(text)
+
+
 def _log_tail(path, n=40):
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
@@ -261,7 +280,7 @@ def hub(request):
     }
 
     log = open(log_path, "wb")
-    env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
+    env = dict(os.environ, NO_COLOR="1")
     proc = subprocess.Popen([str(WHARF_BIN), "--data", str(data_dir), "serve", "--listen", f"127.0.0.1:{PORT}"],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + STARTUP_DEADLINE_S
@@ -293,13 +312,8 @@ def hub(request):
         proc.wait()
     log.close()
     if died or request.session.testsfailed:
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        text = f"--- last lines of the server log ({'server died' if died else 'tests failed'})\n{_log_tail(log_path)}"
-        if reporter is not None:
-            reporter.write_line(text)
-        else:
-            print(text)
-    import shutil
+        reason = "the server died" if died else "tests failed"
+        _REPORT.append(f"last lines of the server log ({reason}):\n{_log_tail(log_path)}")
 
     shutil.rmtree(data_dir, ignore_errors=True)
     shutil.rmtree(log_dir, ignore_errors=True)
