@@ -155,6 +155,14 @@ fn validate_segment(s: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// True for every spelling git itself refuses to check out as `.git` (core.protectNTFS and
+/// protectHFS rules): any case, trailing dots or spaces, and the 8.3 short name `git~1`.
+fn names_git_dir(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    let trimmed = lower.trim_end_matches(['.', ' ']);
+    trimmed == ".git" || trimmed == "git~1"
+}
+
 /// Normalises a path inside a repository and refuses anything that could escape it or touch
 /// git's own data: absolute paths, `..`, `.` segments, backslashes, NUL, `.git/`.
 /// A leading `/` is stripped as the Hub client does; empty segments from `//` are dropped.
@@ -179,7 +187,7 @@ pub fn normalize_repo_path(path: &str) -> Result<String> {
         match seg {
             "" => continue,
             "." | ".." => return bad("relative segments are not allowed"),
-            ".git" => return bad("'.git' is reserved"),
+            s if names_git_dir(s) => return bad("'.git' is reserved"),
             s if s.len() > 255 => return bad("a path segment is too long"),
             s => parts.push(s),
         }
@@ -229,10 +237,17 @@ mod tests {
             "a\0b",
             "/",
             "",
+            ".GIT/x",
+            ".git./config",
+            ".git /config",
+            "git~1/config",
+            "a/GIT~1/x",
         ] {
             assert!(normalize_repo_path(bad).is_err(), "{bad:?}");
         }
         assert!(normalize_repo_path(".gitattributes").is_ok());
+        assert!(normalize_repo_path(".gitignore").is_ok());
+        assert!(normalize_repo_path("git~2/x").is_ok());
     }
 
     #[test]

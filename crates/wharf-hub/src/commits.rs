@@ -75,6 +75,37 @@ fn target_ref(rev: &str) -> Result<String> {
     Ok(format!("refs/heads/{rev}"))
 }
 
+/// A small text file at the root of `commit` ("" when absent).
+fn root_text_file(git: &wharf_git::GitRepo, commit: &str, name: &str) -> Result<String> {
+    match git.entry(commit, name)? {
+        Some(e) if e.kind == EntryKind::File && e.size <= 1 << 20 => {
+            Ok(String::from_utf8_lossy(&git.read_blob(&e.oid)?).into_owned())
+        }
+        _ => Ok(String::new()),
+    }
+}
+
+/// Compiles gitignore texts; unparsable lines are skipped, as git does.
+fn ignore_rules(texts: &[String]) -> ignore::gitignore::Gitignore {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+    for line in texts.iter().flat_map(|t| t.lines()) {
+        let _ = builder.add_line(None, line);
+    }
+    builder
+        .build()
+        .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty())
+}
+
+/// Whether `given` names `head`: the full sha, or a prefix of at least 7 hex digits as the
+/// client's documentation allows.
+fn names_commit(given: &str, head: &str) -> bool {
+    let given = given.to_ascii_lowercase();
+    given.len() >= 7
+        && given.len() <= 40
+        && given.bytes().all(|b| b.is_ascii_hexdigit())
+        && head.starts_with(&given)
+}
+
 /// The sample looks binary when it has a NUL byte or is not UTF-8 (a cut at the end is fine).
 fn looks_binary(sample: &[u8]) -> bool {
     if sample.contains(&0) {
@@ -113,17 +144,18 @@ impl Hub {
         addr: &RepoAddress,
         rev: &str,
         files: Vec<PreuploadFile>,
+        git_ignore: Option<String>,
     ) -> Result<Vec<PreuploadResult>> {
         let handle = self.repo(caller, addr, Need::Write).await?;
         let head = self.branch_head(&handle, &target_ref(rev)?, rev).await?;
         let git = handle.git.clone();
         blocking(move || {
-            let rules = match git.entry(&head, ".gitattributes")? {
-                Some(e) if e.kind == EntryKind::File => {
-                    LfsRules::parse(&String::from_utf8_lossy(&git.read_blob(&e.oid)?))
-                }
-                _ => LfsRules::parse(""),
-            };
+            let rules = LfsRules::parse(&root_text_file(&git, &head, ".gitattributes")?);
+            // The repo's .gitignore, plus the one being uploaded in the same commit.
+            let ignored = ignore_rules(&[
+                root_text_file(&git, &head, ".gitignore")?,
+                git_ignore.unwrap_or_default(),
+            ]);
             let mut out = Vec::with_capacity(files.len());
             for f in files {
                 let lfs = f.size > 0
@@ -138,10 +170,13 @@ impl Hub {
                         Some(p) => p.oid,
                         None => e.oid,
                     });
+                let should_ignore = ignored
+                    .matched_path_or_any_parents(&f.path, false)
+                    .is_ignore();
                 out.push(PreuploadResult {
                     path: f.path,
                     lfs,
-                    should_ignore: false,
+                    should_ignore,
                     oid,
                 });
             }
@@ -213,23 +248,29 @@ impl Hub {
         let lock = self.write_lock(handle.repo.id);
         let _guard = lock.lock().await;
         let head = self.branch_head(&handle, &branch, rev).await?;
-        if header
-            .parent_commit
-            .as_ref()
-            .is_some_and(|p| !p.eq_ignore_ascii_case(&head))
-        {
-            return Err(Error::stale_parent());
-        }
-        let (target, pr_num) = if create_pr {
-            self.open_pr_ref(&handle, &head).await?
+        let (target, base, pr_num) = if create_pr {
+            // A pull request starts from `parentCommit` when given, else from the branch head.
+            let base = match &header.parent_commit {
+                Some(p) => self.resolve_revision(&handle, p).await?,
+                None => head,
+            };
+            let (target, num) = self.open_pr_ref(&handle, &base).await?;
+            (target, base, num)
         } else {
-            (branch, None)
+            if header
+                .parent_commit
+                .as_deref()
+                .is_some_and(|p| !names_commit(p, &head))
+            {
+                return Err(Error::stale_parent());
+            }
+            (branch, head, None)
         };
         let git = handle.git.clone();
         let author = signature_of(caller);
         let message = commit_message(&header);
         let t = target.clone();
-        let sha = blocking(move || git.commit(&t, Some(&head), changes, &author, &message)).await?;
+        let sha = blocking(move || git.commit(&t, Some(&base), changes, &author, &message)).await?;
         if target == "refs/heads/main" {
             self.index_main(&handle.repo).await?;
         } else {
@@ -274,6 +315,41 @@ mod tests {
         assert_eq!(target_ref("refs/pr/3").ok().as_deref(), Some("refs/pr/3"));
         assert!(target_ref("refs/tags/v1").is_err());
         assert!(target_ref("a..b").is_err());
+    }
+
+    #[test]
+    fn gitignore_rules() {
+        let rules = ignore_rules(&["*.log\n".to_string(), "secret/\n!keep.log\n".to_string()]);
+        assert!(
+            rules
+                .matched_path_or_any_parents("logs/train.log", false)
+                .is_ignore()
+        );
+        assert!(
+            rules
+                .matched_path_or_any_parents("secret/key.txt", false)
+                .is_ignore()
+        );
+        assert!(
+            !rules
+                .matched_path_or_any_parents("keep.log", false)
+                .is_ignore()
+        );
+        assert!(
+            !rules
+                .matched_path_or_any_parents("config.json", false)
+                .is_ignore()
+        );
+    }
+
+    #[test]
+    fn parent_commit_prefixes() {
+        let head = "4c77982aaaaabbbbbccccc1111122222333334444";
+        assert!(names_commit(head, head));
+        assert!(names_commit("4C77982", head));
+        assert!(!names_commit("4c7798", head), "too short");
+        assert!(!names_commit("4c77983", head));
+        assert!(!names_commit("zzzzzzz", head));
     }
 
     #[test]

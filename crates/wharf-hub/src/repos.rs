@@ -102,9 +102,9 @@ impl Hub {
                 ));
             }
         };
-        validate_namespace(&namespace)?;
         validate_repo_name(name)?;
         caller.check_namespace(&namespace, Need::Write)?;
+        let namespace = self.canonical_namespace(&namespace).await?;
         if self
             .meta
             .repo_by_name(repo_type, &namespace, name)
@@ -159,6 +159,19 @@ impl Hub {
             .ok_or_else(Error::repo_not_found)
     }
 
+    /// The account's own spelling of a namespace (lookups are case-insensitive, ids keep the
+    /// account's case). An unknown namespace is refused.
+    async fn canonical_namespace(&self, namespace: &str) -> Result<String> {
+        validate_namespace(namespace)?;
+        match self.meta.account_by_name(namespace).await? {
+            Some(account) => Ok(account.name),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("Namespace '{namespace}' does not exist"),
+            )),
+        }
+    }
+
     /// Re-indexes `main` after it moved (card data, tags, sha, last modified). It reads the
     /// branch itself, under the repo's write lock held by the caller, so concurrent writers
     /// (API commits, git pushes) always leave the index showing the latest head.
@@ -199,7 +212,6 @@ impl Hub {
         to_namespace: &str,
         to_name: &str,
     ) -> Result<()> {
-        validate_namespace(to_namespace)?;
         validate_repo_name(to_name)?;
         let repo = self
             .find_repo_row(from)
@@ -207,6 +219,7 @@ impl Hub {
             .ok_or_else(Error::repo_not_found)?;
         caller.check_repo(&repo, Need::Admin)?;
         caller.check_namespace(to_namespace, Need::Write)?;
+        let to_namespace = &self.canonical_namespace(to_namespace).await?;
         self.meta
             .move_repo(repo.id, to_namespace, to_name)
             .await

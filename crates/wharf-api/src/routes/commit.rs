@@ -56,6 +56,8 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> 
 #[derive(Deserialize)]
 pub struct PreuploadRequest {
     files: Vec<PreuploadEntry>,
+    #[serde(default, rename = "gitIgnore")]
+    git_ignore: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -86,7 +88,10 @@ pub async fn preupload(
             size: f.size,
         });
     }
-    let results = s.hub.preupload(&c, &p.address()?, p.rev(), files).await?;
+    let results = s
+        .hub
+        .preupload(&c, &p.address()?, p.rev(), files, req.git_ignore)
+        .await?;
     let out: Vec<Value> = results
         .iter()
         .map(|r| json!({ "path": r.path, "uploadMode": if r.lfs { "lfs" } else { "regular" }, "shouldIgnore": r.should_ignore, "oid": r.oid }))

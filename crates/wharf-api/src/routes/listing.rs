@@ -83,8 +83,9 @@ pub async fn list_repos(
         .map(|(repo, files)| listed_repo(repo, files.as_deref(), &shape))
         .collect();
     let mut response = Json(body).into_response();
-    // With an explicit limit the client stops by itself; without one it follows the links.
-    if more && wanted.is_none() {
+    // The client stops by itself once it has `limit` results, so a link is only needed when
+    // there is no limit or the limit is larger than a page.
+    if more && wanted.is_none_or(|w| w > PAGE) {
         let link = next_page_link(
             &base,
             &format!("/api/{kind}"),

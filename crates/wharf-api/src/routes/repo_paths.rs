@@ -18,6 +18,9 @@ use wharf_hub::{
     BatchRequest, ByteRange, ByteStream, Caller, GitService as Service, RepoAddress, VerifyRequest,
 };
 
+/// Largest JSON body accepted by the LFS endpoints.
+const JSON_LIMIT: usize = 16 * 1024 * 1024;
+
 /// A repository address and what comes after it.
 struct RepoRequest {
     addr: RepoAddress,
@@ -252,9 +255,18 @@ fn lfs_json(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 async fn body_json<T: serde::de::DeserializeOwned>(req: Request) -> ApiResult<T> {
-    let bytes = axum::body::to_bytes(req.into_body(), 16 * 1024 * 1024)
+    let bytes = axum::body::to_bytes(req.into_body(), JSON_LIMIT)
         .await
-        .map_err(|_| Error::bad_request("Request body too large or interrupted"))?;
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if too_large {
+                ApiError::new(ErrorKind::PayloadTooLarge, "Request body too large")
+            } else {
+                Error::bad_request("Request body interrupted").into()
+            }
+        })?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::bad_request(format!("Invalid JSON body: {e}")).into())
 }
