@@ -87,8 +87,7 @@ CONFORMANCE=../shared/conformance/run.sh
 if [ -f "$CONFORMANCE" ]; then
   stage "conformance client (newest huggingface_hub)" env CONFORMANCE_ONLY=client bash "$CONFORMANCE"
   stage "conformance client (huggingface_hub 0.36.2)" env CONFORMANCE_ONLY=client CONFORMANCE_HF_VERSION=0.36.2 bash "$CONFORMANCE"
-  # --- git conformance: the lead enables this once the git side passes ---
-  # stage "conformance git" env CONFORMANCE_ONLY=git bash "$CONFORMANCE"
+  stage "conformance git + git-lfs" env CONFORMANCE_ONLY=git bash "$CONFORMANCE"
 else
   echo "=== (no $CONFORMANCE: acceptance checks skipped)"
 fi
