@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn parent_commit_prefixes() {
-        let head = "4c77982aaaaabbbbbccccc1111122222333334444";
+        let head = "4c77982aaaabbbbbccccc1111122222333334444";
         assert!(names_commit(head, head));
         assert!(names_commit("4C77982", head));
         assert!(!names_commit("4c7798", head), "too short");
