@@ -49,6 +49,13 @@ pub async fn serve(
 ) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "wharf listening");
+    // Streamed responses (git packs, LFS objects) end with a small chunk; without NODELAY
+    // Nagle's algorithm holds it until the client's delayed ACK, about 40 ms per request.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
