@@ -31,6 +31,12 @@ pub trait BlobStore: Send + Sync {
     /// arrived and their SHA-256 is `oid`; otherwise nothing is kept and a `BadRequest` error says
     /// what differed. Putting an object that already exists re-verifies the body and keeps one copy.
     async fn put_verified(&self, oid: &str, size: u64, body: ByteStream) -> Result<()>;
+    /// Streams `body` into the store without knowing its id in advance: the bytes are hashed
+    /// while they are staged, then published under their SHA-256 (atomically, durably, like
+    /// [`put_verified`](BlobStore::put_verified)). Returns `(oid, size)`. More than `max_size`
+    /// bytes is `PayloadTooLarge` and nothing is kept. Storing content that already exists keeps
+    /// one copy.
+    async fn put_hashing(&self, body: ByteStream, max_size: u64) -> Result<(String, u64)>;
     /// Reads the object, or one range of it. `EntryNotFound` when absent.
     async fn read(&self, oid: &str, range: Option<ByteRange>) -> Result<ByteStream>;
 }

@@ -11,7 +11,7 @@ use tokio::fs::{self, File};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 use wharf_core::lfs_pointer::is_sha256_hex;
-use wharf_core::{Error, Result};
+use wharf_core::{Error, ErrorKind, Result};
 
 /// Chunk size when streaming objects out: large reads keep syscalls and wakeups few.
 const READ_CHUNK: usize = 1 << 20;
@@ -42,6 +42,27 @@ impl LocalBlobStore {
             .join(&oid[0..2])
             .join(&oid[2..4])
             .join(oid)
+    }
+
+    /// Makes a fully written staging file visible as `oid`: fsync, rename into place, fsync the
+    /// directory. On failure the staging file is removed.
+    async fn publish(&self, file: File, staging: &Path, oid: &str) -> Result<()> {
+        let done = async {
+            file.sync_all().await?;
+            drop(file);
+            let target = self.object_path(oid);
+            let dir = target.parent().ok_or_else(|| {
+                Error::internal(format!("object path {} has no parent", target.display()))
+            })?;
+            fs::create_dir_all(dir).await?;
+            fs::rename(staging, &target).await?;
+            fsync_dir(dir).await
+        }
+        .await;
+        if done.is_err() {
+            let _ = fs::remove_file(staging).await;
+        }
+        done
     }
 
     fn staging_path(&self) -> PathBuf {
@@ -125,15 +146,33 @@ impl BlobStore for LocalBlobStore {
             let _ = fs::remove_file(&staging).await;
             return Err(e);
         }
-        file.sync_all().await?;
-        drop(file);
-        let target = self.object_path(oid);
-        let dir = target
-            .parent()
-            .expect("object paths always have a parent because they are nested under objects/");
-        fs::create_dir_all(dir).await?;
-        fs::rename(&staging, &target).await?;
-        fsync_dir(dir).await
+        self.publish(file, &staging, oid).await
+    }
+
+    async fn put_hashing(&self, body: ByteStream, max_size: u64) -> Result<(String, u64)> {
+        let staging = self.staging_path();
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)
+            .await?;
+        let outcome = match write_hashing(&mut file, body, max_size).await {
+            Ok((n, _)) if n > max_size => Err(Error::new(
+                ErrorKind::PayloadTooLarge,
+                format!("The upload is larger than the limit of {max_size} bytes"),
+            )),
+            other => other,
+        };
+        let (size, oid) = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                drop(file);
+                let _ = fs::remove_file(&staging).await;
+                return Err(e);
+            }
+        };
+        self.publish(file, &staging, &oid).await?;
+        Ok((oid, size))
     }
 
     async fn read(&self, oid: &str, range: Option<ByteRange>) -> Result<ByteStream> {
@@ -226,6 +265,71 @@ mod tests {
             .expect("tmp")
             .count();
         assert_eq!(leftovers, 0, "staging files must be removed");
+    }
+
+    #[tokio::test]
+    async fn hashing_put_stores_under_the_computed_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let (oid, size) = store
+            .put_hashing(body(&[b"hello ", b"", b"world"]), 11)
+            .await
+            .expect("put");
+        assert_eq!(oid, sha(b"hello world"));
+        assert_eq!(size, 11);
+        assert_eq!(
+            collect(store.read(&oid, None).await.expect("read")).await,
+            b"hello world"
+        );
+        // The same content again keeps one copy and answers the same id.
+        let again = store
+            .put_hashing(body(&[b"hello world"]), 100)
+            .await
+            .expect("again");
+        assert_eq!(again, (oid.clone(), 11));
+        // An empty body is a valid, empty object.
+        let (empty, n) = store.put_hashing(body(&[]), 0).await.expect("empty");
+        assert_eq!((empty.as_str(), n), (sha(b"").as_str(), 0));
+        assert_eq!(store.size(&empty).await.expect("size"), Some(0));
+        let leftovers = std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+
+    #[tokio::test]
+    async fn hashing_put_refuses_oversized_bodies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let e = store
+            .put_hashing(body(&[b"hello ", b"world"]), 10)
+            .await
+            .expect_err("too large");
+        assert_eq!(e.kind, wharf_core::ErrorKind::PayloadTooLarge);
+        assert_eq!(store.size(&sha(b"hello world")).await.expect("size"), None);
+        assert_eq!(store.size(&sha(b"hello ")).await.expect("size"), None);
+        let leftovers = std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(leftovers, 0, "staging files must be removed");
+    }
+
+    #[tokio::test]
+    async fn hashing_put_drops_interrupted_bodies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let broken: ByteStream = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"partial")),
+            Err(std::io::Error::other("connection reset")),
+        ])
+        .boxed();
+        let e = store.put_hashing(broken, 100).await.expect_err("broken");
+        assert_eq!(e.kind, wharf_core::ErrorKind::BadRequest);
+        assert_eq!(store.size(&sha(b"partial")).await.expect("size"), None);
+        let leftovers = std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[tokio::test]

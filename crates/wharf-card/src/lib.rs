@@ -9,7 +9,8 @@
 //!   user uploads, so no input makes it panic or use unbounded memory or time,
 //! - derives the Hub-style `tags`, `pipeline_tag` and `library_name` of a repo
 //!   ([`derive_info`]),
-//! - answers `POST /api/validate-yaml` ([`validate_card`]).
+//! - answers `POST /api/validate-yaml` ([`validate_card`]),
+//! - renders Markdown to sanitised HTML for the web interface ([`render_markdown`]).
 //!
 //! YAML dialect: YAML 1.2, as the Hub's own parser reads it. In particular `yes`, `no`, `on`
 //! and `off` stay strings (the Python client's PyYAML would read them as booleans); only
@@ -20,10 +21,12 @@
 mod derive;
 mod error;
 mod front_matter;
+mod markdown;
 mod validate;
 mod value;
 
 pub use derive::{DerivedInfo, derive_info};
 pub use error::CardError;
 pub use front_matter::{MAX_FRONT_MATTER_BYTES, parse_card, split_front_matter};
+pub use markdown::render_markdown;
 pub use validate::{EMPTY_METADATA_WARNING, Validation, validate_card};

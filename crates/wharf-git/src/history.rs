@@ -76,7 +76,7 @@ impl GitRepo {
     }
 }
 
-fn read_info(repo: &gix::Repository, id: ObjectId) -> Result<CommitInfo> {
+pub(crate) fn read_info(repo: &gix::Repository, id: ObjectId) -> Result<CommitInfo> {
     let commit = repo.find_commit(id).map_err(internal)?;
     let decoded = commit.decode().map_err(internal)?;
     let author = decoded.author().map_err(internal)?.trim();
@@ -102,7 +102,7 @@ fn split_message(raw: &str) -> (String, String) {
 /// All commits reachable from `tip`, newest commit time first, never a parent before one of its
 /// children (git's `--date-order`). Commits made within one second are common, so time alone
 /// cannot order them.
-fn date_topo_order(repo: &gix::Repository, tip: ObjectId) -> Result<Vec<ObjectId>> {
+pub(crate) fn date_topo_order(repo: &gix::Repository, tip: ObjectId) -> Result<Vec<ObjectId>> {
     let walk = repo
         .rev_walk([tip])
         .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst));
@@ -142,24 +142,24 @@ fn date_topo_order(repo: &gix::Repository, tip: ObjectId) -> Result<Vec<ObjectId
 
 type TreeIndex = Rc<HashMap<Vec<u8>, (EntryMode, ObjectId)>>;
 /// What a path looks like in one commit: (mode, id), compared as values.
-type Snapshot = (u16, ObjectId);
+pub(crate) type Snapshot = (u16, ObjectId);
 
-struct CommitNode {
-    tree: ObjectId,
-    parents: Vec<ObjectId>,
+pub(crate) struct CommitNode {
+    pub(crate) tree: ObjectId,
+    pub(crate) parents: Vec<ObjectId>,
     time: i64,
 }
 
 /// One pass over history shared by all requested paths: commits are visited newest first, each
 /// carrying the paths whose search currently stands there.
-struct LastCommitSearch<'r> {
+pub(crate) struct LastCommitSearch<'r> {
     repo: &'r gix::Repository,
     trees: HashMap<ObjectId, TreeIndex>,
     commits: HashMap<ObjectId, Rc<CommitNode>>,
 }
 
 impl<'r> LastCommitSearch<'r> {
-    fn new(repo: &'r gix::Repository) -> Self {
+    pub(crate) fn new(repo: &'r gix::Repository) -> Self {
         LastCommitSearch {
             repo,
             trees: HashMap::new(),
@@ -227,7 +227,7 @@ impl<'r> LastCommitSearch<'r> {
         Ok(None)
     }
 
-    fn commit(&mut self, id: ObjectId) -> Result<Rc<CommitNode>> {
+    pub(crate) fn commit(&mut self, id: ObjectId) -> Result<Rc<CommitNode>> {
         if let Some(node) = self.commits.get(&id) {
             return Ok(node.clone());
         }
@@ -244,7 +244,7 @@ impl<'r> LastCommitSearch<'r> {
     }
 
     /// The path's (mode, id) below `root`; the root itself for the empty path.
-    fn lookup(&mut self, root: ObjectId, parts: &[&str]) -> Result<Option<Snapshot>> {
+    pub(crate) fn lookup(&mut self, root: ObjectId, parts: &[&str]) -> Result<Option<Snapshot>> {
         let mut current: Snapshot = (gix::objs::tree::EntryKind::Tree as u16, root);
         for part in parts {
             if current.0 != gix::objs::tree::EntryKind::Tree as u16 {

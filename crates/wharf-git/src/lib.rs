@@ -5,6 +5,7 @@
 //! stay compatible with it: git-style `.lock` files for refs, loose objects, and explicit fsyncs
 //! because gix never flushes to disk.
 
+mod diff;
 mod durable;
 mod editor;
 mod history;
@@ -18,6 +19,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use diff::{ChangeKind, FileDiff};
 pub use refname::is_valid_ref_name;
 pub use wharf_core::lfs_pointer::LfsPointer;
 use wharf_core::{Error, Result};

@@ -10,7 +10,7 @@ use wharf_git::{EntryKind, RefExpect, TreeChange};
 use wharf_lfs::LfsRules;
 
 /// Files above this size always go to LFS, whatever `.gitattributes` says.
-const LFS_THRESHOLD: u64 = 10 * 1024 * 1024;
+pub(crate) const LFS_THRESHOLD: u64 = 10 * 1024 * 1024;
 
 /// The header line of a commit.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +65,7 @@ pub struct PreuploadResult {
 }
 
 /// The full ref a commit to `rev` targets: a branch name, `refs/heads/x` or `refs/pr/N`.
-fn target_ref(rev: &str) -> Result<String> {
+pub(crate) fn target_ref(rev: &str) -> Result<String> {
     if rev.starts_with("refs/heads/") || rev.starts_with("refs/pr/") {
         return Ok(rev.to_string());
     }
@@ -76,7 +76,7 @@ fn target_ref(rev: &str) -> Result<String> {
 }
 
 /// A small text file at the root of `commit` ("" when absent).
-fn root_text_file(git: &wharf_git::GitRepo, commit: &str, name: &str) -> Result<String> {
+pub(crate) fn root_text_file(git: &wharf_git::GitRepo, commit: &str, name: &str) -> Result<String> {
     match git.entry(commit, name)? {
         Some(e) if e.kind == EntryKind::File && e.size <= 1 << 20 => {
             Ok(String::from_utf8_lossy(&git.read_blob(&e.oid)?).into_owned())
@@ -115,6 +115,12 @@ fn looks_binary(sample: &[u8]) -> bool {
         Ok(_) => false,
         Err(e) => e.error_len().is_some(),
     }
+}
+
+/// Whether a file goes to LFS: the repository's `.gitattributes` says so, it is over the size
+/// threshold, or its first bytes look binary. Empty files never do.
+pub(crate) fn wants_lfs(rules: &LfsRules, path: &str, size: u64, sample: &[u8]) -> bool {
+    size > 0 && (rules.is_lfs(path) || size > LFS_THRESHOLD || looks_binary(sample))
 }
 
 fn commit_message(header: &CommitHeader) -> String {
@@ -158,8 +164,7 @@ impl Hub {
             ]);
             let mut out = Vec::with_capacity(files.len());
             for f in files {
-                let lfs = f.size > 0
-                    && (rules.is_lfs(&f.path) || f.size > LFS_THRESHOLD || looks_binary(&f.sample));
+                let lfs = wants_lfs(&rules, &f.path, f.size, &f.sample);
                 let current = match normalize_repo_path(&f.path) {
                     Ok(p) => git.entry(&head, &p)?,
                     Err(_) => None,

@@ -178,7 +178,8 @@ impl Hub {
         Ok((commit, Some(content)))
     }
 
-    fn check_gate(&self, caller: &Caller, handle: &RepoHandle) -> Result<()> {
+    /// Refuses file content of a gated repository to those outside its namespace.
+    pub(crate) fn check_gate(&self, caller: &Caller, handle: &RepoHandle) -> Result<()> {
         if handle.repo.gated.is_none() || caller.role_in_namespace(&handle.repo.namespace).is_some()
         {
             return Ok(());

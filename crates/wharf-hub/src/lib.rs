@@ -12,6 +12,8 @@ mod lfs;
 pub mod push;
 mod refs;
 mod repos;
+mod sessions;
+mod web;
 
 pub use access::{Caller, Credentials, Need};
 pub use admin::{NewUser, WhoAmI};
@@ -20,12 +22,13 @@ pub use files::{FileContent, FileSource, TreePage};
 pub use lfs::{LfsBatchOutcome, UploadTicket};
 pub use refs::CommitPage;
 pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate};
+pub use web::{CommitDiff, MAX_BROWSER_UPLOAD, SafetensorsSummary, StagedFile};
 pub use wharf_blob::{ByteRange, ByteStream};
-pub use wharf_card::{Validation, validate_card};
+pub use wharf_card::{Validation, render_markdown, validate_card};
 pub use wharf_git::transport::Service as GitService;
-pub use wharf_git::{CommitInfo, EntryKind, RefInfo, Refs, TreeEntry};
+pub use wharf_git::{ChangeKind, CommitInfo, EntryKind, FileDiff, RefInfo, Refs, TreeEntry};
 pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
-pub use wharf_meta::{Repo, RepoSort};
+pub use wharf_meta::{Account, AccountKind, Repo, RepoSort, Token};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +52,8 @@ pub struct Hub {
     repos_dir: PathBuf,
     hooks_dir: PathBuf,
     signer: Signer,
+    /// The server secret, also keying the web interface's CSRF tokens.
+    secret: Vec<u8>,
     open_repos: Mutex<HashMap<String, Arc<GitRepo>>>,
     /// One writer per repository at a time inside this process; git's ref locks cover the rest.
     write_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
@@ -97,6 +102,7 @@ impl Hub {
             repos_dir,
             hooks_dir,
             signer: Signer::new(secret),
+            secret: secret.to_vec(),
             open_repos: Mutex::new(HashMap::new()),
             write_locks: Mutex::new(HashMap::new()),
         }

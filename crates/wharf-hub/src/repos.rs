@@ -84,6 +84,23 @@ pub(crate) fn signature_of(caller: &Caller) -> Signature {
     }
 }
 
+/// The store query for a listing by `caller`: private repos only where the caller may see them.
+pub(crate) fn repo_query(caller: &Caller, q: &ListQuery) -> RepoQuery {
+    RepoQuery {
+        repo_type: q.repo_type,
+        search: q.search.clone(),
+        author: q.author.clone(),
+        tags: q.filters.clone(),
+        pipeline_tag: q.pipeline_tag.clone(),
+        visible_namespaces: caller.visible_namespaces(),
+        see_all: caller.sees_everything(),
+        sort: q.sort,
+        descending: q.descending,
+        offset: q.offset,
+        limit: q.limit,
+    }
+}
+
 impl Hub {
     /// Creates a repo with the Hub's initial commit (a `.gitattributes` routing weights to LFS).
     pub async fn create_repo(
@@ -293,20 +310,7 @@ impl Hub {
         caller: &Caller,
         q: &ListQuery,
     ) -> Result<Vec<(Repo, Option<Vec<TreeEntry>>)>> {
-        let query = RepoQuery {
-            repo_type: q.repo_type,
-            search: q.search.clone(),
-            author: q.author.clone(),
-            tags: q.filters.clone(),
-            pipeline_tag: q.pipeline_tag.clone(),
-            visible_namespaces: caller.visible_namespaces(),
-            see_all: caller.sees_everything(),
-            sort: q.sort,
-            descending: q.descending,
-            offset: q.offset,
-            limit: q.limit,
-        };
-        let repos = self.meta.list_repos(&query).await?;
+        let repos = self.meta.list_repos(&repo_query(caller, q)).await?;
         let mut out = Vec::with_capacity(repos.len());
         for repo in repos {
             let files = match (&repo.sha, q.with_files) {

@@ -1,7 +1,7 @@
 //! Metadata store: accounts (users and organizations), memberships, tokens, repositories and
-//! their indexed model-card fields. One trait, [`MetaStore`]; the embedded implementation is
-//! [`SqliteStore`] (sqlx, migrations under `migrations/sqlite`). A PostgreSQL implementation can be
-//! added behind the same trait. All methods return `wharf_core::Error`: `Conflict` for unique
+//! their indexed model-card fields, and the web interface's log-in sessions. One trait,
+//! [`MetaStore`]; the embedded implementation is [`SqliteStore`] (sqlx, migrations under
+//! `migrations/sqlite`). A PostgreSQL implementation can be added behind the same trait. All methods return `wharf_core::Error`: `Conflict` for unique
 //! violations, `Internal` for database faults.
 
 mod sqlite;
@@ -83,4 +83,35 @@ pub trait MetaStore: Send + Sync {
     async fn link_lfs_object(&self, repo_id: i64, oid: &str, size: i64) -> Result<()>;
     /// The size of the object when this repo owns it.
     async fn repo_lfs_object(&self, repo_id: i64, oid: &str) -> Result<Option<i64>>;
+
+    // --- web interface --------------------------------------------------------------------
+    /// The oldest user account with this e-mail address (case-insensitive); organizations never
+    /// match.
+    async fn user_by_email(&self, email: &str) -> Result<Option<Account>>;
+    /// The members of an organization with their roles, ordered by name.
+    async fn org_members(&self, org_id: i64) -> Result<Vec<(Account, Role)>>;
+    /// A user's live (not revoked) tokens, newest first.
+    async fn tokens_of_user(&self, user_id: i64) -> Result<Vec<Token>>;
+    /// Revokes one of the user's own live tokens by id; false when the user has no such token.
+    async fn revoke_token_of_user(&self, user_id: i64, token_id: i64) -> Result<bool>;
+    /// How many repos [`list_repos`](MetaStore::list_repos) would return without paging
+    /// (`offset`, `limit` and the sort are ignored).
+    async fn count_repos(&self, query: &RepoQuery) -> Result<i64>;
+    /// How many of the repos matching `query` (paging ignored) carry each tag, most frequent
+    /// first, ties by tag name.
+    async fn tag_counts(&self, query: &RepoQuery) -> Result<Vec<(String, i64)>>;
+
+    // --- sessions -------------------------------------------------------------------------
+    /// Stores a session by the SHA-256 hex of its value. `Conflict` on a duplicate.
+    async fn create_session(&self, new: NewSession) -> Result<Session>;
+    /// The session with this hash and its user, when it has not expired at `now` (epoch ms).
+    async fn session_by_hash(
+        &self,
+        session_hash: &str,
+        now: i64,
+    ) -> Result<Option<(Session, Account)>>;
+    /// Ends a session; false when none had that hash.
+    async fn delete_session(&self, session_hash: &str) -> Result<bool>;
+    /// Removes every session expired at `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64>;
 }

@@ -22,8 +22,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use wharf_core::{Error, RepoType, Result, Role};
 
 use crate::{
-    Account, AccountKind, MainState, MetaStore, NewAccount, NewRepo, NewToken, Repo, RepoQuery,
-    RepoSort, Token,
+    Account, AccountKind, MainState, MetaStore, NewAccount, NewRepo, NewSession, NewToken, Repo,
+    RepoQuery, RepoSort, Session, Token,
 };
 
 /// Connections in the file-backed pool. SQLite has one writer at a time; the others serve reads
@@ -212,6 +212,60 @@ fn repo_from_row(row: &SqliteRow) -> Result<Repo> {
         library_name: row.try_get("library_name").db()?,
         downloads: row.try_get("downloads").db()?,
         likes: row.try_get("likes").db()?,
+    })
+}
+
+/// Appends the conditions of a listing (type, author, search, tags, pipeline tag, visibility)
+/// to a query that has just written `WHERE ` over `repos r`.
+fn push_repo_filters(qb: &mut QueryBuilder<Sqlite>, query: &RepoQuery) {
+    qb.push("r.repo_type = ")
+        .push_bind(query.repo_type.as_str());
+
+    if let Some(author) = &query.author {
+        // `namespace` is a NOCASE column: the comparison ignores case.
+        qb.push(" AND r.namespace = ").push_bind(author.clone());
+    }
+    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        // instr() rather than LIKE, so that `%` and `_` in the search are plain characters.
+        qb.push(" AND instr(lower(r.namespace || '/' || r.name), lower(")
+            .push_bind(search.to_owned())
+            .push(")) > 0");
+    }
+    let mut tags: Vec<&String> = query.tags.iter().collect();
+    tags.sort();
+    tags.dedup();
+    for tag in tags {
+        qb.push(" AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.repo_id = r.id AND t.tag = ")
+            .push_bind(tag.clone())
+            .push(")");
+    }
+    if let Some(pipeline_tag) = &query.pipeline_tag {
+        qb.push(" AND r.pipeline_tag = ")
+            .push_bind(pipeline_tag.clone());
+    }
+    if !query.see_all {
+        if query.visible_namespaces.is_empty() {
+            qb.push(" AND r.private = 0");
+        } else {
+            // IN compares with the left operand's collation (NOCASE).
+            qb.push(" AND (r.private = 0 OR r.namespace IN (");
+            let mut list = qb.separated(", ");
+            for ns in &query.visible_namespaces {
+                list.push_bind(ns.clone());
+            }
+            qb.push("))");
+        }
+    }
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<Token> {
+    let role: String = row.try_get("role").db()?;
+    Ok(Token {
+        id: row.try_get("id").db()?,
+        user_id: row.try_get("user_id").db()?,
+        role: parse_role(&role)?,
+        label: row.try_get("label").db()?,
+        created_at: row.try_get("created_at").db()?,
     })
 }
 
@@ -492,48 +546,9 @@ impl MetaStore for SqliteStore {
     }
 
     async fn list_repos(&self, query: &RepoQuery) -> Result<Vec<Repo>> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
-            "SELECT ",
-            repo_cols!(),
-            " FROM repos r WHERE r.repo_type = "
-        ));
-        qb.push_bind(query.repo_type.as_str());
-
-        if let Some(author) = &query.author {
-            // `namespace` is a NOCASE column: the comparison ignores case.
-            qb.push(" AND r.namespace = ").push_bind(author.clone());
-        }
-        if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
-            // instr() rather than LIKE, so that `%` and `_` in the search are plain characters.
-            qb.push(" AND instr(lower(r.namespace || '/' || r.name), lower(")
-                .push_bind(search.to_owned())
-                .push(")) > 0");
-        }
-        let mut tags: Vec<&String> = query.tags.iter().collect();
-        tags.sort();
-        tags.dedup();
-        for tag in tags {
-            qb.push(" AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.repo_id = r.id AND t.tag = ")
-                .push_bind(tag.clone())
-                .push(")");
-        }
-        if let Some(pipeline_tag) = &query.pipeline_tag {
-            qb.push(" AND r.pipeline_tag = ")
-                .push_bind(pipeline_tag.clone());
-        }
-        if !query.see_all {
-            if query.visible_namespaces.is_empty() {
-                qb.push(" AND r.private = 0");
-            } else {
-                // IN compares with the left operand's collation (NOCASE).
-                qb.push(" AND (r.private = 0 OR r.namespace IN (");
-                let mut list = qb.separated(", ");
-                for ns in &query.visible_namespaces {
-                    list.push_bind(ns.clone());
-                }
-                qb.push("))");
-            }
-        }
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(concat!("SELECT ", repo_cols!(), " FROM repos r WHERE "));
+        push_repo_filters(&mut qb, query);
 
         let column = match query.sort {
             RepoSort::Id => None,
@@ -728,6 +743,151 @@ impl MetaStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .db()
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_cols!(),
+            " FROM accounts a WHERE a.email = ? COLLATE NOCASE AND a.kind = 'user' \
+             ORDER BY a.id LIMIT 1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn org_members(&self, org_id: i64) -> Result<Vec<(Account, Role)>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            account_cols!(),
+            ", m.role AS member_role FROM memberships m JOIN accounts a ON a.id = m.user_id \
+             WHERE m.org_id = ? ORDER BY a.name, a.id"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        rows.iter()
+            .map(|row| {
+                let role: String = row.try_get("member_role").db()?;
+                Ok((account_from_row(row)?, parse_role(&role)?))
+            })
+            .collect()
+    }
+
+    async fn tokens_of_user(&self, user_id: i64) -> Result<Vec<Token>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, role, label, created_at FROM tokens \
+             WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token_of_user(&self, user_id: i64, token_id: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(wharf_core::time::now_ms())
+        .bind(token_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn count_repos(&self, query: &RepoQuery) -> Result<i64> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM repos r WHERE ");
+        push_repo_filters(&mut qb, query);
+        qb.build_query_scalar::<i64>()
+            .fetch_one(&self.pool)
+            .await
+            .db()
+    }
+
+    async fn tag_counts(&self, query: &RepoQuery) -> Result<Vec<(String, i64)>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT g.tag AS tag, COUNT(*) AS n FROM repo_tags g JOIN repos r ON r.id = g.repo_id \
+             WHERE ",
+        );
+        push_repo_filters(&mut qb, query);
+        qb.push(" GROUP BY g.tag ORDER BY n DESC, g.tag ASC");
+        let rows = qb.build().fetch_all(&self.pool).await.db()?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("tag").db()?, row.try_get("n").db()?)))
+            .collect()
+    }
+
+    async fn create_session(&self, new: NewSession) -> Result<Session> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sessions (user_id, session_hash, created_at, expires_at) \
+             VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.user_id)
+        .bind(&new.session_hash)
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .fetch_one(&self.pool)
+        .await
+        .conflict_as(|| "This session already exists".to_owned())?;
+        Ok(Session {
+            id,
+            user_id: new.user_id,
+            created_at: new.created_at,
+            expires_at: new.expires_at,
+        })
+    }
+
+    async fn session_by_hash(
+        &self,
+        session_hash: &str,
+        now: i64,
+    ) -> Result<Option<(Session, Account)>> {
+        let row = sqlx::query(concat!(
+            "SELECT s.id AS session_id, s.user_id AS session_user_id, \
+             s.created_at AS session_created_at, s.expires_at AS session_expires_at, ",
+            account_cols!(),
+            " FROM sessions s JOIN accounts a ON a.id = s.user_id \
+             WHERE s.session_hash = ? AND s.expires_at > ?"
+        ))
+        .bind(session_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        let Some(row) = row else { return Ok(None) };
+        let session = Session {
+            id: row.try_get("session_id").db()?,
+            user_id: row.try_get("session_user_id").db()?,
+            created_at: row.try_get("session_created_at").db()?,
+            expires_at: row.try_get("session_expires_at").db()?,
+        };
+        Ok(Some((session, account_from_row(&row)?)))
+    }
+
+    async fn delete_session(&self, session_hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE session_hash = ?")
+            .bind(session_hash)
+            .execute(&self.pool)
+            .await
+            .db()?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .db()?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -883,3 +883,199 @@ async fn concurrent_writes_wait_for_the_lock() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn count_and_tag_counts_follow_the_listing_filters() -> TestResult {
+    let (_dir, store) = store().await?;
+    listing_fixture(&store).await?;
+    let counts = |v: Vec<(String, i64)>| {
+        v.into_iter()
+            .map(|(t, n)| format!("{t}={n}"))
+            .collect::<Vec<_>>()
+    };
+
+    // Anonymous: the three public models.
+    let mut q = query(RepoType::Model);
+    q.limit = 1;
+    q.offset = 1; // paging is ignored
+    assert_eq!(store.count_repos(&q).await?, 3);
+    assert_eq!(
+        counts(store.tag_counts(&q).await?),
+        ["pytorch=2", "en=1", "jax=1"]
+    );
+
+    // Private repos count only for those who may see them.
+    q.visible_namespaces = vec!["alice".into()];
+    assert_eq!(store.count_repos(&q).await?, 4);
+    assert_eq!(
+        counts(store.tag_counts(&q).await?),
+        ["pytorch=3", "en=1", "jax=1"]
+    );
+    q.see_all = true;
+    assert_eq!(store.count_repos(&q).await?, 5);
+    assert_eq!(
+        counts(store.tag_counts(&q).await?),
+        ["pytorch=3", "en=2", "jax=1"]
+    );
+
+    // Filters apply to both.
+    let mut q = query(RepoType::Model);
+    q.tags = vec!["pytorch".into()];
+    assert_eq!(store.count_repos(&q).await?, 2);
+    assert_eq!(
+        counts(store.tag_counts(&q).await?),
+        ["pytorch=2", "en=1", "jax=1"]
+    );
+    q.search = Some("gpt".into());
+    assert_eq!(store.count_repos(&q).await?, 1);
+    assert_eq!(counts(store.tag_counts(&q).await?), ["jax=1", "pytorch=1"]);
+    q.author = Some("nobody".into());
+    assert_eq!(store.count_repos(&q).await?, 0);
+    assert!(store.tag_counts(&q).await?.is_empty());
+
+    let mut q = query(RepoType::Model);
+    q.pipeline_tag = Some("text-classification".into());
+    assert_eq!(store.count_repos(&q).await?, 1);
+    assert_eq!(store.count_repos(&query(RepoType::Dataset)).await?, 1);
+    assert!(
+        store
+            .tag_counts(&query(RepoType::Dataset))
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn users_by_email_and_org_members() -> TestResult {
+    let (_dir, store) = store().await?;
+    let mut new = account("alice", AccountKind::User);
+    new.email = Some("Alice@Example.com".into());
+    let alice = store.create_account(new).await?;
+    let mut new = account("alice2", AccountKind::User);
+    new.email = Some("alice@example.com".into());
+    store.create_account(new).await?;
+    let mut new = account("bob", AccountKind::User);
+    new.email = Some("bob@example.com".into());
+    let bob = store.create_account(new).await?;
+    let mut new = account("acme", AccountKind::Org);
+    new.email = Some("org@example.com".into());
+    let acme = store.create_account(new).await?;
+
+    let found = store
+        .user_by_email("ALICE@example.COM")
+        .await?
+        .ok_or("alice missing")?;
+    assert_eq!(found.id, alice.id, "the oldest account wins");
+    assert!(store.user_by_email("org@example.com").await?.is_none());
+    assert!(store.user_by_email("nobody@example.com").await?.is_none());
+
+    store.set_membership(acme.id, bob.id, Role::Write).await?;
+    store.set_membership(acme.id, alice.id, Role::Admin).await?;
+    let members = store.org_members(acme.id).await?;
+    let listed: Vec<(&str, Role)> = members.iter().map(|(a, r)| (a.name.as_str(), *r)).collect();
+    assert_eq!(listed, vec![("alice", Role::Admin), ("bob", Role::Write)]);
+    assert!(store.org_members(bob.id).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn tokens_listed_and_revoked_per_user() -> TestResult {
+    let (_dir, store) = store().await?;
+    let alice = store
+        .create_account(account("alice", AccountKind::User))
+        .await?;
+    let bob = store
+        .create_account(account("bob", AccountKind::User))
+        .await?;
+    let mut ids = Vec::new();
+    for (i, (user, label)) in [(alice.id, "old"), (alice.id, "new"), (bob.id, "bobs")]
+        .into_iter()
+        .enumerate()
+    {
+        let t = store
+            .create_token(NewToken {
+                user_id: user,
+                token_hash: format!("{i:064}"),
+                role: Role::Read,
+                label: label.into(),
+                created_at: 1_000 + i as i64,
+            })
+            .await?;
+        ids.push(t.id);
+    }
+    let labels = |v: Vec<Token>| v.into_iter().map(|t| t.label).collect::<Vec<_>>();
+    assert_eq!(
+        labels(store.tokens_of_user(alice.id).await?),
+        ["new", "old"]
+    );
+
+    // Someone else's token cannot be revoked through one's own account.
+    assert!(!store.revoke_token_of_user(alice.id, ids[2]).await?);
+    assert_eq!(labels(store.tokens_of_user(bob.id).await?), ["bobs"]);
+
+    assert!(store.revoke_token_of_user(alice.id, ids[0]).await?);
+    assert!(!store.revoke_token_of_user(alice.id, ids[0]).await?, "once");
+    assert_eq!(labels(store.tokens_of_user(alice.id).await?), ["new"]);
+    assert!(store.token_by_hash(&format!("{:064}", 0)).await?.is_none());
+    assert!(store.token_by_hash(&format!("{:064}", 1)).await?.is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn sessions_expire_and_end() -> TestResult {
+    let (_dir, store) = store().await?;
+    let alice = store
+        .create_account(account("alice", AccountKind::User))
+        .await?;
+    let new = |hash: &str, expires_at: i64| NewSession {
+        user_id: alice.id,
+        session_hash: hash.into(),
+        created_at: 1_000,
+        expires_at,
+    };
+    let s = store.create_session(new("live", 10_000)).await?;
+    assert_eq!(s.user_id, alice.id);
+    store.create_session(new("old", 2_000)).await?;
+    let err = store.create_session(new("live", 20_000)).await.err();
+    assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Conflict));
+
+    let (found, user) = store
+        .session_by_hash("live", 5_000)
+        .await?
+        .ok_or("live session missing")?;
+    assert_eq!((found.id, found.expires_at), (s.id, 10_000));
+    assert_eq!(user.name, "alice");
+    assert!(
+        store.session_by_hash("live", 10_000).await?.is_none(),
+        "expired"
+    );
+    assert!(store.session_by_hash("old", 5_000).await?.is_none());
+    assert!(store.session_by_hash("nope", 5_000).await?.is_none());
+
+    assert_eq!(store.delete_expired_sessions(5_000).await?, 1);
+    assert!(
+        store.session_by_hash("old", 1_500).await?.is_none(),
+        "purged"
+    );
+    assert!(store.delete_session("live").await?);
+    assert!(!store.delete_session("live").await?);
+    assert!(store.session_by_hash("live", 5_000).await?.is_none());
+
+    // Sessions go with their user.
+    store.create_session(new("again", 10_000)).await?;
+    sqlx::query("DELETE FROM accounts WHERE id = ?")
+        .bind(alice.id)
+        .execute(&store.pool)
+        .await?;
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM sessions WHERE user_id = ?",
+            alice.id
+        )
+        .await?,
+        0
+    );
+    Ok(())
+}

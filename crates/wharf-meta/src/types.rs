@@ -126,3 +126,22 @@ pub struct RepoQuery {
     pub offset: i64,
     pub limit: i64,
 }
+
+/// A browser log-in session (the web interface's equivalent of a token).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub created_at: i64,
+    /// Epoch milliseconds after which the session no longer authenticates.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user_id: i64,
+    /// SHA-256 hex of the session value (the value itself is never stored).
+    pub session_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
