@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use tokio::fs::{self, File};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use bytes::Bytes;
+use std::io::Write;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use wharf_core::lfs_pointer::is_sha256_hex;
 use wharf_core::{Error, ErrorKind, Result};
@@ -85,26 +87,57 @@ fn check_oid(oid: &str) -> Result<()> {
     }
 }
 
-/// Write buffer: network chunks are small, and each tokio file write is a thread hop.
+/// Write buffer of the writer thread: network chunks are small, syscalls are not free.
 const WRITE_BUFFER: usize = 4 << 20;
+/// Chunks in flight towards each of the hashing and writing threads.
+const PIPELINE_DEPTH: usize = 64;
 
-/// Copies the stream into `file` while hashing; returns (bytes written, sha256 hex).
+/// Copies the stream into `file` while hashing; returns (bytes received, sha256 hex).
+/// Hashing and writing run on two blocking threads fed with the same chunks (a `Bytes` clone
+/// is a reference count), so an upload costs about max(hash, write) rather than their sum.
 /// Stops early once more than `limit` bytes arrived, so a lying client cannot fill the disk.
 async fn write_hashing(file: &mut File, mut body: ByteStream, limit: u64) -> Result<(u64, String)> {
-    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut hasher = Sha256::new();
-    let mut written = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Error::bad_request(format!("Upload interrupted: {e}")))?;
-        written += chunk.len() as u64;
-        if written > limit {
-            return Ok((written, String::new()));
+    let target = file.try_clone().await?.into_std().await;
+    let (hash_tx, mut hash_rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+    let (write_tx, mut write_rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = hash_rx.blocking_recv() {
+            hasher.update(&chunk);
         }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await?;
+        hex::encode(hasher.finalize())
+    });
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, target);
+        while let Some(chunk) = write_rx.blocking_recv() {
+            out.write_all(&chunk)?;
+        }
+        out.flush()
+    });
+    let mut received = 0u64;
+    let mut interrupted = None;
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                interrupted = Some(Error::bad_request(format!("Upload interrupted: {e}")));
+                break;
+            }
+        };
+        received += chunk.len() as u64;
+        // A closed channel means the writer failed; its error is reported below.
+        if received > limit || hash_tx.send(chunk.clone()).await.is_err() || write_tx.send(chunk).await.is_err() {
+            break;
+        }
     }
-    file.flush().await?;
-    Ok((written, hex::encode(hasher.finalize())))
+    drop((hash_tx, write_tx));
+    let digest = hasher.await.map_err(Error::internal)?;
+    writer.await.map_err(Error::internal)??;
+    match interrupted {
+        Some(e) => Err(e),
+        None if received > limit => Ok((received, String::new())),
+        None => Ok((received, digest)),
+    }
 }
 
 async fn fsync_dir(dir: &Path) -> Result<()> {
