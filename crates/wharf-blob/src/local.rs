@@ -3,13 +3,13 @@
 
 use crate::{BlobStore, ByteRange, ByteStream};
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use std::io::SeekFrom;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use tokio::fs::{self, File};
-use bytes::Bytes;
-use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use wharf_core::lfs_pointer::is_sha256_hex;
@@ -126,7 +126,10 @@ async fn write_hashing(file: &mut File, mut body: ByteStream, limit: u64) -> Res
         };
         received += chunk.len() as u64;
         // A closed channel means the writer failed; its error is reported below.
-        if received > limit || hash_tx.send(chunk.clone()).await.is_err() || write_tx.send(chunk).await.is_err() {
+        if received > limit
+            || hash_tx.send(chunk.clone()).await.is_err()
+            || write_tx.send(chunk).await.is_err()
+        {
             break;
         }
     }

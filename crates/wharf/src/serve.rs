@@ -56,7 +56,9 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(state))
+    // The web pages register no route the API owns; the API router keeps the only fallback.
+    let web = wharf_web::router(state.hub.clone(), state.public_url.clone());
+    axum::serve(listener, router(state).merge(web))
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

@@ -1,0 +1,371 @@
+"""The web interface, driven as a browser would drive it (forms, cookies, redirects), without
+JavaScript: sign-up and log-in, tokens, creating a repo, uploading, editing the card with its
+metadata form, the card, listing, history and diff pages, privacy, safe rendering and CSRF.
+"""
+import re
+import uuid
+
+import pytest
+import requests
+
+CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class Browser:
+    """A cookie-keeping client that reads the CSRF token of the forms it is shown."""
+
+    def __init__(self, hub):
+        self.hub = hub
+        self.s = requests.Session()
+
+    def get(self, path, **kw):
+        kw.setdefault("allow_redirects", False)
+        kw.setdefault("timeout", 60)
+        return self.s.get(self.hub.url(path), **kw)
+
+    def post(self, path, **kw):
+        kw.setdefault("allow_redirects", False)
+        kw.setdefault("timeout", 120)
+        return self.s.post(self.hub.url(path), **kw)
+
+    def csrf(self, path):
+        r = self.get(path)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        m = CSRF_RE.search(r.text)
+        assert m, f"no CSRF field on {path}"
+        return m.group(1)
+
+    def submit(self, form_path, action=None, data=None, **kw):
+        """GETs the page holding the form, then POSTs it with the page's CSRF token."""
+        token = self.csrf(form_path)
+        body = {"_csrf": token, **(data or {})}
+        return self.post(action or form_path, data=body, **kw)
+
+    def log_in(self, name, password):
+        r = self.submit("/login", data={"username": name, "password": password, "next": "/"})
+        assert r.status_code == 303, (r.status_code, r.text[:300])
+        assert "wharf_session" in self.s.cookies
+        return r
+
+
+def card_section(html):
+    start = html.index('id="model-card"')
+    return html[start:html.index("</article>", start)]
+
+
+@pytest.fixture(scope="module")
+def carol(hub):
+    """A user who signed up through /join, with a logged-in browser."""
+    b = Browser(hub)
+    name = unique("carol")
+    r = b.submit("/join", data={"username": name, "email": f"{name}@example.com", "password": "carol-pass-123"})
+    assert r.status_code == 303, (r.status_code, r.text[:500])
+    cookie = r.headers.get("Set-Cookie", "")
+    assert "wharf_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    b.name = name
+    b.password = "carol-pass-123"
+    return b
+
+
+@pytest.fixture(scope="module")
+def model(hub, carol):
+    """A public model made through the web forms: created, uploaded to, and given a card."""
+    name = unique("webmodel")
+    r = carol.submit("/new", data={"owner": carol.name, "name": name, "type": "model", "visibility": "public"})
+    assert r.status_code == 303, (r.status_code, r.text[:500])
+    repo = f"{carol.name}/{name}"
+    assert r.headers["Location"] == f"/{repo}"
+
+    # Upload through the multipart form (the CSRF field comes first, as the page sends it).
+    token = carol.csrf(f"/{repo}/upload/main")
+    files = [
+        ("files", ("config.json", b'{"model_type": "bert"}\n', "application/json")),
+        ("files", ("notes.txt", b"line one\nline two\n", "text/plain")),
+    ]
+    r = carol.post(f"/{repo}/upload/main", data={"_csrf": token, "summary": "Upload config via web"}, files=files)
+    assert r.status_code == 303, (r.status_code, r.text[:500])
+    assert r.headers["Location"] == f"/{repo}/tree/main"
+
+    # Create the card with the metadata form, then edit it through the edit form.
+    r = carol.submit(f"/{repo}/new/main?filename=README.md", action=f"/{repo}/new/main", data={
+        "path": "README.md",
+        "content": "# Hello card\r\n\r\nA picture: ![diagram](img/diagram.png)\r\n",
+        "license": "mit",
+        "pipeline_tag": "text-classification",
+        "tags": "web-test, demo",
+        "summary": "Add model card",
+    })
+    assert r.status_code == 303, (r.status_code, r.text[:500])
+    assert r.headers["Location"] == f"/{repo}/blob/main/README.md"
+
+    page = carol.get(f"/{repo}/edit/main/README.md")
+    assert page.status_code == 200
+    assert 'id="meta-license"' in page.text and 'id="meta-pipeline-tag"' in page.text
+    token = CSRF_RE.search(page.text).group(1)
+    parent = re.search(r'name="parent" value="([0-9a-f]{40})"', page.text).group(1)
+    readme = hub.request("GET", f"/{repo}/resolve/main/README.md").text
+    assert "license: mit" in readme and "pipeline_tag: text-classification" in readme, readme
+    r = carol.post(f"/{repo}/edit/main/README.md", data={
+        "_csrf": token, "parent": parent,
+        "content": readme.replace("A picture", "An edited picture"),
+        "license": "mit", "orig_license": "mit",
+        "pipeline_tag": "text-classification", "orig_pipeline_tag": "text-classification",
+        "tags": "web-test, demo, extra", "orig_tags": "web-test, demo",
+        "summary": "Edit model card",
+    })
+    assert r.status_code == 303, (r.status_code, r.text[:500])
+    return repo
+
+
+def test_log_out_and_back_in(hub, carol):
+    other = Browser(hub)
+    other.log_in(carol.name, carol.password)
+    assert carol.name in other.get("/").text
+    r = other.submit("/", action="/logout")
+    assert r.status_code == 303
+    assert 'href="/login"' in other.get("/").text
+    # Log-in by e-mail address, and a wrong password is refused.
+    other.log_in(f"{carol.name}@example.com", carol.password)
+    bad = Browser(hub).submit("/login", data={"username": carol.name, "password": "wrong-password"})
+    assert bad.status_code == 401 and "wharf_session" not in bad.headers.get("Set-Cookie", "")
+
+
+def test_token_page_creates_a_working_token(hub, carol):
+    r = carol.submit("/settings/tokens", data={"label": "laptop", "role": "write"})
+    assert r.status_code == 200, r.text[:500]
+    m = re.search(r'id="token-value"[^>]*value="(hf_[A-Za-z]+)"', r.text)
+    assert m, r.text[:2000]
+    token = m.group(1)
+    who = hub.request("GET", "/api/whoami-v2", token)
+    assert who.status_code == 200 and who.json()["name"] == carol.name
+    # The value is shown once: the list shows only the name.
+    listing = carol.get("/settings/tokens").text
+    assert "laptop" in listing and token not in listing
+    token_id = re.search(r'data-token-id="(\d+)"', listing).group(1)
+    r = carol.submit("/settings/tokens", action="/settings/tokens/revoke", data={"id": token_id})
+    assert r.status_code == 303
+    assert hub.request("GET", "/api/whoami-v2", token).status_code == 401
+
+
+def test_card_page_shows_rendered_card_and_metadata(hub, carol, model):
+    r = carol.get(f"/{model}")
+    assert r.status_code == 200
+    html = r.text
+    card = card_section(html)
+    assert "Hello card</h1>" in card
+    assert "An edited picture" in card
+    assert f'src="/{model}/resolve/main/img/diagram.png"' in card
+    for tag in ("text-classification", "license:mit", "web-test", "extra"):
+        assert f">{tag}</a>" in html, tag
+    assert f'pipeline("text-classification", model="{model}")' in html.replace("&quot;", '"').replace("&#34;", '"')
+    assert f"git clone {hub.endpoint}/{model}" in html
+    assert f"hf download {model}" in html
+
+
+def test_listing_filters_and_facets(hub, carol, model):
+    r = carol.get("/models?pipeline_tag=text-classification")
+    assert r.status_code == 200
+    assert f'data-repo-id="{model}"' in r.text
+    assert 'id="search"' in r.text and 'class="repo-card"' in r.text
+    assert 'data-facet="license"' in r.text
+    r = carol.get("/models?license=mit&search=" + model.split("/")[1])
+    assert f'data-repo-id="{model}"' in r.text
+    r = carol.get("/models?pipeline_tag=translation")
+    assert f'data-repo-id="{model}"' not in r.text
+    # Junk in the query is not an error.
+    assert carol.get("/models?p=zzz&sort=nonsense").status_code == 200
+
+
+def test_tree_blob_commits_and_diff(hub, carol, model):
+    tree = carol.get(f"/{model}/tree/main")
+    assert tree.status_code == 200
+    assert 'id="file-list"' in tree.text and 'id="branch-select"' in tree.text
+    for f in ("config.json", "notes.txt", "README.md", ".gitattributes"):
+        assert f">{f}</a>" in tree.text, f
+    assert "Upload config via web" in tree.text or "Edit model card" in tree.text
+
+    blob = carol.get(f"/{model}/blob/main/notes.txt")
+    assert blob.status_code == 200
+    assert "line two" in blob.text and f'href="/{model}/resolve/main/notes.txt"' in blob.text
+
+    commits = carol.get(f"/{model}/commits/main")
+    assert commits.status_code == 200 and 'id="commit-list"' in commits.text
+    for title in ("Upload config via web", "Add model card", "Edit model card", "initial commit"):
+        assert title in commits.text, title
+    history = carol.get(f"/{model}/commits/main?path=notes.txt").text
+    assert "Upload config via web" in history and "Edit model card" not in history
+
+    newest = re.search(rf'href="/{re.escape(model)}/commit/([0-9a-f]{{40}})"', commits.text).group(1)
+    diff = carol.get(f"/{model}/commit/{newest}")
+    assert diff.status_code == 200
+    assert 'class="diff"' in diff.text
+    assert '<tr class="add">' in diff.text and '<tr class="del">' in diff.text
+    assert "An edited picture" in diff.text
+
+    sha_list = re.findall(rf'href="/{re.escape(model)}/commit/([0-9a-f]{{40}})"', commits.text)
+    oldest = sha_list[-1]
+    compare = carol.get(f"/{model}/compare/{oldest}...main")
+    assert compare.status_code == 200 and "config.json" in compare.text
+
+
+def test_private_repo_is_invisible_to_others(hub, carol):
+    name = unique("secret")
+    r = carol.submit("/new", data={"owner": carol.name, "name": name, "type": "model", "visibility": "private"})
+    assert r.status_code == 303
+    repo = f"{carol.name}/{name}"
+    paths = [f"/{repo}", f"/{repo}/tree/main", f"/{repo}/blob/main/.gitattributes", f"/{repo}/commits/main",
+             f"/{repo}/settings", f"/{repo}/upload/main", f"/{repo}/edit/main/.gitattributes"]
+    assert carol.get(f"/{repo}").status_code == 200
+    assert f'data-repo-id="{repo}"' in carol.get(f"/models?search={name}").text
+
+    bob = Browser(hub)
+    bob.log_in("bob", "bob-pass-123")
+    anon = Browser(hub)
+    for who in (bob, anon):
+        for path in paths:
+            r = who.get(path)
+            if who is anon and r.status_code == 303:
+                continue  # pages that need an account send visitors to log in first
+            assert r.status_code == 404, (path, r.status_code)
+            assert r.headers["Content-Type"].startswith("text/html")
+        listing = who.get(f"/models?search={name}").text
+        assert repo not in listing
+        assert repo not in who.get(f"/{carol.name}").text
+        assert repo not in who.get("/").text
+
+
+def test_card_html_is_inert(hub, carol, model):
+    evil = (
+        "# Evil\n\n<script>alert('x')</script>\n\n"
+        '<img src="x.png" onerror="alert(1)">\n\n'
+        "[click](javascript:alert(2))\n\n"
+        '<a href="javascript:alert(3)" onclick="alert(4)">link</a>\n\n'
+        '<iframe src="https://example.com"></iframe>\n'
+    )
+    page = carol.get(f"/{model}/edit/main/README.md").text
+    token = CSRF_RE.search(page).group(1)
+    r = carol.post(f"/{model}/edit/main/README.md", data={"_csrf": token, "content": evil, "summary": "Evil card"})
+    assert r.status_code == 303, r.text[:500]
+    html = carol.get(f"/{model}").text
+    card = card_section(html).lower()
+    assert "<script" not in card
+    assert "javascript:" not in card
+    assert "<iframe" not in card
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", card), card
+    assert "evil</h1>" in card
+    # The live preview goes through the same sanitizer.
+    preview = carol.post("/-/preview", data={"_csrf": token, "content": evil}).text.lower()
+    assert "<script" not in preview and "javascript:" not in preview
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", preview)
+    # The blob view shows the text, escaped.
+    blob = carol.get(f"/{model}/blob/main/README.md").text
+    assert "&lt;script&gt;" in blob or "&#60;script&#62;" in blob
+
+
+def test_post_without_csrf_token_is_refused(hub, carol):
+    name = unique("nocsrf")
+    r = carol.post("/new", data={"owner": carol.name, "name": name, "type": "model"})
+    assert r.status_code == 403
+    r = carol.post("/new", data={"_csrf": "forged", "owner": carol.name, "name": name, "type": "model"})
+    assert r.status_code == 403
+    assert hub.request("GET", f"/api/models/{carol.name}/{name}").status_code == 404
+    assert carol.post("/settings/tokens", data={"label": "x"}).status_code == 403
+    assert carol.post("/logout", data={}).status_code == 403
+    assert Browser(hub).post("/login", data={"username": "bob", "password": "bob-pass-123"}).status_code == 403
+
+
+def test_upload_without_csrf_is_refused(hub, carol, model):
+    r = carol.post(f"/{model}/upload/main", files=[("files", ("x.txt", b"x"))])
+    assert r.status_code == 403
+
+
+def test_errors_are_html_pages(hub, carol):
+    r = carol.get("/nobody-here/nothing-here")
+    assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html")
+    r = carol.get(f"/{carol.name}/missing-repo/tree/main")
+    assert r.status_code == 404
+    r = carol.get("/no-such-user-xyz")
+    assert r.status_code == 404
+
+
+def test_settings_rename_and_delete(hub, carol):
+    name = unique("moveme")
+    assert carol.submit("/new", data={"owner": carol.name, "name": name, "visibility": "public"}).status_code == 303
+    repo = f"{carol.name}/{name}"
+    r = carol.submit(f"/{repo}/settings", data={"action": "visibility", "visibility": "private"})
+    assert r.status_code == 303
+    assert 'data-testid="private-badge"' in carol.get(f"/{repo}").text
+    new_name = name + "-renamed"
+    r = carol.submit(f"/{repo}/settings", data={"action": "move", "new_owner": carol.name, "new_name": new_name})
+    assert r.status_code == 303 and r.headers["Location"] == f"/{carol.name}/{new_name}"
+    moved = f"{carol.name}/{new_name}"
+    r = carol.submit(f"/{moved}/settings", data={"action": "delete", "confirm": "wrong"})
+    assert r.status_code == 422
+    r = carol.submit(f"/{moved}/settings", data={"action": "delete", "confirm": moved})
+    assert r.status_code == 303
+    assert carol.get(f"/{moved}").status_code == 404
+
+
+def test_git_and_resolve_paths_still_reach_the_api(hub, carol, model):
+    r = hub.request("GET", f"/{model}/resolve/main/notes.txt")
+    assert r.status_code == 200 and r.content == b"line one\nline two\n"
+    r = hub.request("GET", f"/{model}/info/refs?service=git-upload-pack")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/x-git-upload-pack-advertisement"
+
+
+def test_dataset_pages_live_under_datasets(hub, carol):
+    name = unique("webdata")
+    r = carol.submit("/new", data={"owner": carol.name, "name": name, "type": "dataset", "visibility": "public",
+                                   "license": "cc-by-4.0"})
+    assert r.status_code == 303 and r.headers["Location"] == f"/datasets/{carol.name}/{name}"
+    repo = f"datasets/{carol.name}/{name}"
+    page = carol.get(f"/{repo}")
+    assert page.status_code == 200
+    assert "Dataset card" in page.text and "license:cc-by-4.0" in page.text
+    assert f'load_dataset("{carol.name}/{name}")' in page.text.replace("&quot;", '"').replace("&#34;", '"')
+    tree = carol.get(f"/{repo}/tree/main")
+    assert tree.status_code == 200 and ">README.md</a>" in tree.text
+    assert carol.get(f"/{repo}/blob/main/README.md").status_code == 200
+    assert carol.get(f"/{repo}/commits/main").status_code == 200
+    assert f'data-repo-id="{carol.name}/{name}"' in carol.get("/datasets?license=cc-by-4.0").text
+    # The same name as a model does not exist.
+    assert carol.get(f"/{carol.name}/{name}").status_code == 404
+    # Downloads under the dataset prefix still reach the API.
+    r = hub.request("GET", f"/{repo}/resolve/main/README.md")
+    assert r.status_code == 200 and b"license: cc-by-4.0" in r.content
+
+
+def test_lfs_and_safetensors_files(hub, carol, model):
+    import hashlib
+    import json
+    import struct
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+                         "__metadata__": {"format": "pt"}}).encode()
+    weights = struct.pack("<Q", len(header)) + header + bytes(24)
+    blob = bytes(range(256)) * 8
+    token = carol.csrf(f"/{model}/upload/main")
+    r = carol.post(f"/{model}/upload/main", data={"_csrf": token, "dir": "weights"}, files=[
+        ("files", ("model.safetensors", weights, "application/octet-stream")),
+        ("files", ("blob.bin", blob, "application/octet-stream")),
+    ])
+    assert r.status_code == 303 and r.headers["Location"] == f"/{model}/tree/main/weights", r.text[:300]
+
+    tree = carol.get(f"/{model}/tree/main/weights").text
+    assert ">model.safetensors</a>" in tree and ">blob.bin</a>" in tree and "LFS" in tree
+
+    page = carol.get(f"/{model}/blob/main/weights/blob.bin").text
+    assert hashlib.sha256(blob).hexdigest() in page
+    assert f'href="/{model}/resolve/main/weights/blob.bin?download=true"' in page
+    assert hub.request("GET", f"/{model}/resolve/main/weights/blob.bin").content == blob
+
+    page = carol.get(f"/{model}/blob/main/weights/model.safetensors").text
+    assert 'data-testid="safetensors-header"' in page and "<code>[2, 3]</code>" in page
+
+    card = carol.get(f"/{model}").text
+    assert "6 params" in card and "F32" in card
