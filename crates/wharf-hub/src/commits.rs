@@ -283,6 +283,7 @@ impl Hub {
                 .record_commit(handle.repo.id, now_ms(), None)
                 .await?;
         }
+        self.warm_last_commits(&handle, &sha).await;
         Ok(CommitOutcome {
             commit_oid: sha,
             pr_num,

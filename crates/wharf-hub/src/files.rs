@@ -84,9 +84,17 @@ impl Hub {
         let all = all.ok_or_else(|| Error::entry_not_found(&dir))?;
         let has_more = all.len() > offset.saturating_add(limit);
         let entries: Vec<TreeEntry> = all.into_iter().skip(offset).take(limit).collect();
-        let last_commits = self
-            .last_commits(&handle, &commit, &entries, expand)
-            .await?;
+        let last_commits = if expand && !recursive {
+            // A folder listing: the cached, incrementally maintained answer.
+            let all = self.folder_last_commits(&handle, &commit, &dir).await?;
+            entries
+                .iter()
+                .filter_map(|e| Some((e.path.clone(), all.get(&e.path)?.clone())))
+                .collect()
+        } else {
+            self.last_commits(&handle, &commit, &entries, expand)
+                .await?
+        };
         Ok(TreePage {
             commit,
             entries,

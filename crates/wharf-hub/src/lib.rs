@@ -8,6 +8,7 @@ mod admin;
 mod cards;
 mod commits;
 mod files;
+mod last_commits;
 mod lfs;
 pub mod push;
 mod refs;
@@ -57,6 +58,7 @@ pub struct Hub {
     open_repos: Mutex<HashMap<String, Arc<GitRepo>>>,
     /// One writer per repository at a time inside this process; git's ref locks cover the rest.
     write_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    last_commit_cache: last_commits::LastCommitCache,
 }
 
 /// A repository the caller has been allowed to use, with its git handle.
@@ -105,6 +107,7 @@ impl Hub {
             secret: secret.to_vec(),
             open_repos: Mutex::new(HashMap::new()),
             write_locks: Mutex::new(HashMap::new()),
+            last_commit_cache: Default::default(),
         }
     }
 

@@ -165,7 +165,11 @@ impl Hub {
         }
         let lock = self.write_lock(handle.repo.id);
         let _guard = lock.lock().await;
-        if changed.iter().any(|n| n.as_str() == "refs/heads/main") {
+        if let Some(head) = after
+            .get("refs/heads/main")
+            .filter(|_| changed.iter().any(|n| n.as_str() == "refs/heads/main"))
+        {
+            self.warm_last_commits(handle, head).await;
             self.index_main(&handle.repo).await
         } else {
             self.meta
