@@ -89,8 +89,9 @@ fn check_oid(oid: &str) -> Result<()> {
 
 /// Write buffer of the writer thread: network chunks are small, syscalls are not free.
 const WRITE_BUFFER: usize = 4 << 20;
-/// Chunks in flight towards each of the hashing and writing threads.
-const PIPELINE_DEPTH: usize = 64;
+/// Chunks in flight towards each of the hashing and writing threads (hyper hands over up to a
+/// few hundred KiB per chunk, so this bounds the memory of one upload to a few MiB).
+const PIPELINE_DEPTH: usize = 8;
 
 /// Copies the stream into `file` while hashing; returns (bytes received, sha256 hex).
 /// Hashing and writing run on two blocking threads fed with the same chunks (a `Bytes` clone
