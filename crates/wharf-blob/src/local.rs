@@ -87,8 +87,9 @@ fn check_oid(oid: &str) -> Result<()> {
     }
 }
 
-/// Write buffer of the writer thread: network chunks are small, syscalls are not free.
-const WRITE_BUFFER: usize = 4 << 20;
+/// Write buffer of the writer thread: small network chunks are gathered, chunks at least this
+/// large go straight to the file without a copy.
+const WRITE_BUFFER: usize = 256 << 10;
 /// Chunks in flight towards each of the hashing and writing threads (hyper hands over up to a
 /// few hundred KiB per chunk, so this bounds the memory of one upload to a few MiB).
 const PIPELINE_DEPTH: usize = 8;
