@@ -2,6 +2,8 @@
 # The project's test command: sets up what is missing, builds, and runs every test stage.
 #   scripts/test.sh
 # Stages: system packages, Python venv, cargo build, cargo test, pytest integration suite,
+# browser tests (tests/browser: headless Chromium, node:test; they refresh docs/screenshots/*.png
+# when the pictures changed),
 # and the shared acceptance checks (when ../shared/conformance/run.sh exists).
 # Every stage runs even when an earlier one failed; the last line is "N passed, M failed" and
 # the exit status is non-zero when any stage failed.
@@ -77,11 +79,87 @@ python_venv() {
 
 export WHARF_BIN=target/debug/wharf
 
+BROWSER_DIR="$ROOT/tests/browser"
+
+# Browser tests: Debian's Chromium (installed only when missing; apt-get update only then) and
+# tests/browser's node packages (only when node_modules is missing), then a fresh server on a
+# new data folder with a second user made by the command line, and the node:test suite driving
+# headless Chromium against it. Screenshots go to docs/screenshots.
+browser_tests() {
+  if [ ! -x /usr/bin/chromium ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "/usr/bin/chromium is missing and there is no apt-get to install it" >&2
+      return 1
+    fi
+    echo "installing chromium"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null || return 1
+  fi
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "node and npm are needed for the browser tests" >&2
+    return 1
+  fi
+  if [ ! -d "$BROWSER_DIR/node_modules" ]; then
+    echo "installing tests/browser's node packages"
+    if [ -f "$BROWSER_DIR/package-lock.json" ]; then
+      (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+    else
+      (cd "$BROWSER_DIR" && npm install --no-audit --no-fund --loglevel=error) || return 1
+    fi
+  fi
+  local bin=$ROOT/$WHARF_BIN
+  [ -x "$bin" ] || { echo "$bin does not exist: build it first" >&2; return 1; }
+  local tmp port url pid="" rc
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/wharf-browser-XXXXXX") || return 1
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || return 1
+  url="http://127.0.0.1:$port"
+  # The user the tests sign up is made in the browser; the second one (for privacy) here.
+  "$bin" --data "$tmp/data" user add bob --email bob@example.com --password bob-pass-1234 >/dev/null || {
+    rm -rf "$tmp"
+    return 1
+  }
+  NO_COLOR=1 "$bin" --data "$tmp/data" serve --listen "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
+  pid=$!
+  local deadline=$((SECONDS + 30)) ready=0
+  while [ $SECONDS -lt $deadline ]; do
+    kill -0 "$pid" 2>/dev/null || break
+    if curl -fsS -o /dev/null --max-time 2 "$url/api/models" 2>/dev/null; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  if [ $ready -eq 1 ]; then
+    WHARF_URL=$url WHARF_USER2=bob WHARF_USER2_PASSWORD=bob-pass-1234 \
+      WHARF_SCREENSHOT_DIR="$ROOT/docs/screenshots" WHARF_FAILURE_DIR="$tmp/failures" \
+      timeout 300 node "$BROWSER_DIR/run.mjs"
+    rc=$?
+  else
+    echo "wharf did not start on $url" >&2
+    rc=1
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if [ $rc -ne 0 ]; then
+    echo "--- last lines of the server log"
+    tail -n 40 "$tmp/server.log"
+    if [ -d "$tmp/failures" ] && [ -n "$(ls -A "$tmp/failures" 2>/dev/null)" ]; then
+      local keep
+      keep=$(mktemp -d "${TMPDIR:-/tmp}/wharf-browser-failures-XXXXXX")
+      cp "$tmp/failures"/* "$keep"/
+      echo "--- screenshots of the failing steps: $keep"
+    fi
+  fi
+  rm -rf "$tmp"
+  return $rc
+}
+
 stage "system packages" system_packages
 stage "python venv" python_venv
 stage "cargo build" cargo build --workspace --bins
 stage "cargo test" cargo test --workspace
 stage "pytest tests/" env PYTHONDONTWRITEBYTECODE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/
+stage "browser tests (tests/browser)" browser_tests
 
 CONFORMANCE=../shared/conformance/run.sh
 if [ -f "$CONFORMANCE" ]; then
