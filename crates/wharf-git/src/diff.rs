@@ -107,6 +107,8 @@ impl GitRepo {
         };
         let order = date_topo_order(&repo, tip)?;
         let mut search = LastCommitSearch::new(&repo);
+        let table = [parts.iter().map(|p| p.as_bytes()).collect::<Vec<_>>()];
+        let mut changed = Vec::new();
         // Commits on the simplified history; children always come before their parents in
         // `order`, so a commit's membership is settled by the time it is reached.
         let mut live: HashSet<ObjectId> = HashSet::from([tip]);
@@ -118,11 +120,19 @@ impl GitRepo {
                 continue;
             }
             let node = search.commit(id)?;
-            let here = search.lookup(node.tree, &parts)?;
+            search.read_ahead(&node)?;
             let mut same_parent = None;
             for parent in &node.parents {
                 let parent_node = search.commit(*parent)?;
-                if search.lookup(parent_node.tree, &parts)? == here {
+                changed.clear();
+                search.trees.changed_items(
+                    node.tree,
+                    parent_node.tree,
+                    &table,
+                    &[0],
+                    &mut changed,
+                )?;
+                if changed.is_empty() {
                     same_parent = Some(*parent);
                     break;
                 }
@@ -134,8 +144,15 @@ impl GitRepo {
                 None => {
                     live.extend(node.parents.iter().copied());
                     // A root commit without the path did not change it.
-                    if node.parents.is_empty() && here.is_none() {
-                        continue;
+                    if node.parents.is_empty() {
+                        changed.clear();
+                        let empty = search.trees.empty_tree();
+                        search
+                            .trees
+                            .changed_items(node.tree, empty, &table, &[0], &mut changed)?;
+                        if changed.is_empty() && !parts.is_empty() {
+                            continue;
+                        }
                     }
                     if hits.len() == wanted {
                         more = true;

@@ -6,16 +6,13 @@ use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
 
 use gix::ObjectId;
-use gix::objs::tree::EntryMode;
 use gix::revision::walk::Sorting;
 use gix::traverse::commit::simple::CommitTimeOrder;
 use wharf_core::Result;
 
 use crate::odb::{self, internal};
+use crate::rawtree::RawTrees;
 use crate::{CommitInfo, GitRepo};
-
-/// Decoded trees kept while searching history; beyond this the cache starts over.
-const MAX_CACHED_TREES: usize = 20_000;
 
 impl GitRepo {
     pub fn commit_info(&self, sha: &str) -> Result<CommitInfo> {
@@ -29,6 +26,9 @@ impl GitRepo {
     pub fn log(&self, from: &str, skip: usize, limit: usize) -> Result<(Vec<CommitInfo>, bool)> {
         let repo = self.repo();
         let tip = odb::commit_id(&repo, from)?;
+        if let Some(page) = linear_page(&repo, tip, skip, limit)? {
+            return Ok(page);
+        }
         let order = date_topo_order(&repo, tip)?;
         let page = order
             .iter()
@@ -92,6 +92,53 @@ pub(crate) fn read_info(repo: &gix::Repository, id: ObjectId) -> Result<CommitIn
     })
 }
 
+/// The page of [`GitRepo::log`] when the history down to the end of the page is a single line.
+///
+/// While every commit met has exactly one parent, the date-topological order is the walk order:
+/// a commit of that line has no other child among the commits reachable from the tip (it would
+/// be reachable from its own parent), so it is the only commit ready once its child is listed.
+/// This holds up to and including the first commit with no or several parents. None when such a
+/// merge comes before the page is complete; the caller then sorts the whole history.
+fn linear_page(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    skip: usize,
+    limit: usize,
+) -> Result<Option<(Vec<CommitInfo>, bool)>> {
+    // One commit past the page tells whether more follow.
+    let wanted = skip.saturating_add(limit).saturating_add(1);
+    let mut page = Vec::new();
+    let mut current = Some(tip);
+    let mut walked = 0usize;
+    while let Some(id) = current {
+        if walked == wanted {
+            return Ok(Some((page, true)));
+        }
+        let (parents, info) = if walked >= skip && page.len() < limit {
+            let info = read_info(repo, id)?;
+            let parents: Vec<ObjectId> = info
+                .parents
+                .iter()
+                .map(|p| ObjectId::from_hex(p.as_bytes()).map_err(internal))
+                .collect::<Result<_>>()?;
+            (parents, Some(info))
+        } else {
+            (odb::commit_tree_and_parents(repo, id)?.1, None)
+        };
+        page.extend(info);
+        walked += 1;
+        current = match parents.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            // A merge: listed in order itself, but what follows needs the full sort.
+            _ if walked == wanted => return Ok(Some((page, true))),
+            _ => return Ok(None),
+        };
+    }
+    // The root commit ended the history within the page.
+    Ok(Some((page, false)))
+}
+
 /// Splits a message into its first line and the body after the blank line.
 fn split_message(raw: &str) -> (String, String) {
     let (title, rest) = raw.split_once('\n').unwrap_or((raw, ""));
@@ -140,9 +187,8 @@ pub(crate) fn date_topo_order(repo: &gix::Repository, tip: ObjectId) -> Result<V
     Ok(order)
 }
 
-type TreeIndex = Rc<HashMap<Vec<u8>, (EntryMode, ObjectId)>>;
-/// What a path looks like in one commit: (mode, id), compared as values.
-pub(crate) type Snapshot = (u16, ObjectId);
+/// Root trees read ahead of a history walk at once (see [`RawTrees::prefetch`]).
+const READ_AHEAD: usize = 64;
 
 pub(crate) struct CommitNode {
     pub(crate) tree: ObjectId,
@@ -151,10 +197,11 @@ pub(crate) struct CommitNode {
 }
 
 /// One pass over history shared by all requested paths: commits are visited newest first, each
-/// carrying the paths whose search currently stands there.
+/// carrying the paths whose search currently stands there. At each commit the paths are compared
+/// with a parent's in one pass over the two trees ([`RawTrees::changed_items`]).
 pub(crate) struct LastCommitSearch<'r> {
     repo: &'r gix::Repository,
-    trees: HashMap<ObjectId, TreeIndex>,
+    pub(crate) trees: RawTrees<'r>,
     commits: HashMap<ObjectId, Rc<CommitNode>>,
 }
 
@@ -162,69 +209,120 @@ impl<'r> LastCommitSearch<'r> {
     pub(crate) fn new(repo: &'r gix::Repository) -> Self {
         LastCommitSearch {
             repo,
-            trees: HashMap::new(),
+            trees: RawTrees::new(repo),
             commits: HashMap::new(),
         }
     }
 
     fn run(mut self, tip: ObjectId, paths: &[String]) -> Result<HashMap<String, ObjectId>> {
-        let mut pending: HashMap<ObjectId, Vec<(String, Snapshot)>> = HashMap::new();
-        let tip_node = self.commit(tip)?;
-        for path in paths {
-            let Some(parts) = odb::components(path) else {
-                continue;
-            };
-            if let Some(snapshot) = self.lookup(tip_node.tree, &parts)? {
-                pending
-                    .entry(tip)
-                    .or_default()
-                    .push((path.clone(), snapshot));
+        // The distinct paths, sorted by components; each with the names it was asked by.
+        let mut named: Vec<(Vec<&[u8]>, &String)> = paths
+            .iter()
+            .filter_map(|p| {
+                let parts = odb::components(p)?;
+                Some((parts.into_iter().map(str::as_bytes).collect(), p))
+            })
+            .collect();
+        named.sort();
+        let mut table: Vec<Vec<&[u8]>> = Vec::new();
+        let mut names: Vec<Vec<&String>> = Vec::new();
+        for (parts, name) in named {
+            if table.last() != Some(&parts) {
+                table.push(parts);
+                names.push(Vec::new());
+            }
+            if let Some(last) = names.last_mut() {
+                last.push(name);
             }
         }
+        let all: Vec<u32> = (0..table.len() as u32).collect();
+        // Only the paths present at the tip are searched: those that differ from the empty tree.
+        let tip_node = self.commit(tip)?;
+        let mut present = Vec::new();
+        let empty = self.trees.empty_tree();
+        self.trees
+            .changed_items(tip_node.tree, empty, &table, &all, &mut present)?;
+        // The root path is always present, even in an empty tree.
+        present.extend(all.iter().take_while(|i| table[**i as usize].is_empty()));
+        present.sort_unstable();
+        present.dedup();
+
+        let mut found: HashMap<String, ObjectId> = HashMap::new();
+        let mut pending: HashMap<ObjectId, Vec<u32>> = HashMap::from([(tip, present)]);
         let mut queue = BinaryHeap::from([(tip_node.time, tip)]);
-        let mut found = HashMap::new();
+        let mut changed = Vec::new();
         while let Some((_, id)) = queue.pop() {
-            let Some(items) = pending.remove(&id) else {
+            let Some(mut items) = pending.remove(&id) else {
                 continue;
             };
+            // Lists meeting at a merge base arrive in two runs.
+            items.sort_unstable();
             let node = self.commit(id)?;
-            let parents = node
-                .parents
-                .iter()
-                .map(|p| self.commit(*p).map(|n| (*p, n)))
-                .collect::<Result<Vec<_>>>()?;
-            for (path, snapshot) in items {
-                match self.same_in_parent(&parents, &path, snapshot)? {
-                    Some((parent, time)) => {
-                        let list = pending.entry(parent).or_default();
-                        if list.is_empty() {
-                            queue.push((time, parent));
-                        }
-                        list.push((path, snapshot));
+            self.read_ahead(&node)?;
+            for parent in &node.parents {
+                if items.is_empty() {
+                    break;
+                }
+                let parent_node = self.commit(*parent)?;
+                changed.clear();
+                self.trees.changed_items(
+                    node.tree,
+                    parent_node.tree,
+                    &table,
+                    &items,
+                    &mut changed,
+                )?;
+                changed.sort_unstable();
+                // The items that look the same in this parent move there; the rest stay.
+                let mut stay = Vec::with_capacity(changed.len());
+                let mut go = Vec::with_capacity(items.len() - changed.len().min(items.len()));
+                let mut c = changed.iter().peekable();
+                for item in items.drain(..) {
+                    if c.peek() == Some(&&item) {
+                        c.next();
+                        stay.push(item);
+                    } else {
+                        go.push(item);
                     }
-                    None => {
-                        found.insert(path, id);
-                    }
+                }
+                items = stay;
+                if go.is_empty() {
+                    continue;
+                }
+                let list = pending.entry(*parent).or_default();
+                if list.is_empty() {
+                    queue.push((parent_node.time, *parent));
+                }
+                list.extend(go);
+            }
+            for item in items {
+                for name in &names[item as usize] {
+                    found.insert((*name).clone(), id);
                 }
             }
         }
         Ok(found)
     }
 
-    /// The first parent in which `path` looks exactly like `snapshot`, with that parent's time.
-    fn same_in_parent(
-        &mut self,
-        parents: &[(ObjectId, Rc<CommitNode>)],
-        path: &str,
-        snapshot: Snapshot,
-    ) -> Result<Option<(ObjectId, i64)>> {
-        let parts = odb::components(path).unwrap_or_default();
-        for (id, node) in parents {
-            if self.lookup(node.tree, &parts)? == Some(snapshot) {
-                return Ok(Some((*id, node.time)));
-            }
+    /// Before `node` is compared with its first parent: when that parent's tree is not at hand,
+    /// reads the root trees of the next [`READ_AHEAD`] commits of the first-parent line at once
+    /// (see [`RawTrees::prefetch`]).
+    pub(crate) fn read_ahead(&mut self, node: &CommitNode) -> Result<()> {
+        let Some(parent) = node.parents.first() else {
+            return Ok(());
+        };
+        let parent_tree = self.commit(*parent)?.tree;
+        if self.trees.is_cached(&parent_tree) {
+            return Ok(());
         }
-        Ok(None)
+        let mut trees = Vec::with_capacity(READ_AHEAD);
+        let mut current = Some(*parent);
+        while let Some(id) = current.filter(|_| trees.len() < READ_AHEAD) {
+            let node = self.commit(id)?;
+            trees.push(node.tree);
+            current = node.parents.first().copied();
+        }
+        self.trees.prefetch(&trees)
     }
 
     pub(crate) fn commit(&mut self, id: ObjectId) -> Result<Rc<CommitNode>> {
@@ -241,40 +339,6 @@ impl<'r> LastCommitSearch<'r> {
         });
         self.commits.insert(id, node.clone());
         Ok(node)
-    }
-
-    /// The path's (mode, id) below `root`; the root itself for the empty path.
-    pub(crate) fn lookup(&mut self, root: ObjectId, parts: &[&str]) -> Result<Option<Snapshot>> {
-        let mut current: Snapshot = (gix::objs::tree::EntryKind::Tree as u16, root);
-        for part in parts {
-            if current.0 != gix::objs::tree::EntryKind::Tree as u16 {
-                return Ok(None);
-            }
-            let index = self.tree(current.1)?;
-            match index.get(part.as_bytes()) {
-                Some((mode, oid)) => current = (mode.kind() as u16, *oid),
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(current))
-    }
-
-    fn tree(&mut self, id: ObjectId) -> Result<TreeIndex> {
-        if let Some(index) = self.trees.get(&id) {
-            return Ok(index.clone());
-        }
-        if self.trees.len() >= MAX_CACHED_TREES {
-            self.trees.clear();
-        }
-        let entries = odb::read_tree(self.repo, id)?;
-        let index: TreeIndex = Rc::new(
-            entries
-                .into_iter()
-                .map(|e| (e.filename.into(), (e.mode, e.oid)))
-                .collect(),
-        );
-        self.trees.insert(id, index.clone());
-        Ok(index)
     }
 }
 

@@ -11,6 +11,7 @@ mod editor;
 mod history;
 mod init;
 mod odb;
+mod rawtree;
 mod refname;
 mod refs;
 pub mod transport;
@@ -106,6 +107,8 @@ pub enum RefExpect<'a> {
 pub struct GitRepo {
     inner: gix::ThreadSafeRepository,
     path: PathBuf,
+    /// Size and LFS pointer of blobs already described by tree listings (blobs never change).
+    blob_info: tree::BlobInfoCache,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -135,6 +138,7 @@ impl GitRepo {
         Ok(GitRepo {
             inner,
             path: path.to_path_buf(),
+            blob_info: tree::BlobInfoCache::default(),
         })
     }
 

@@ -1,5 +1,8 @@
 //! Reading trees and blobs at a commit.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use gix::ObjectId;
 use gix::objs::Kind;
 use gix::objs::tree::{EntryKind as GitEntryKind, EntryMode};
@@ -8,6 +11,50 @@ use wharf_core::{Error, Result};
 
 use crate::odb::{self, internal};
 use crate::{EntryKind, GitRepo, TreeEntry};
+
+/// Blob descriptions kept per repository (about 80 bytes each, more for LFS pointers); beyond
+/// this many the cache starts over. Kept modest because the hub keeps every repository it has
+/// opened.
+const MAX_CACHED_BLOBS: usize = 32_768;
+
+/// Blob id → (size, LFS pointer). Blobs are immutable, so entries never go stale.
+#[derive(Default)]
+pub(crate) struct BlobInfoCache(Mutex<HashMap<ObjectId, (u64, Option<LfsPointer>)>>);
+
+impl BlobInfoCache {
+    fn get(&self, id: &ObjectId) -> Option<(u64, Option<LfsPointer>)> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(id).cloned()
+    }
+
+    fn put(&self, id: ObjectId, info: (u64, Option<LfsPointer>)) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_CACHED_BLOBS {
+            map.clear();
+        }
+        map.insert(id, info);
+    }
+}
+
+/// The size of a blob and the LFS pointer it holds, read once per blob id: the size from the
+/// object header, the content only when it is small enough to be a pointer.
+fn blob_info(
+    repo: &gix::Repository,
+    cache: &BlobInfoCache,
+    oid: ObjectId,
+) -> Result<(u64, Option<LfsPointer>)> {
+    if let Some(info) = cache.get(&oid) {
+        return Ok(info);
+    }
+    let size = repo.find_header(oid).map_err(internal)?.size();
+    let lfs = if size <= MAX_POINTER_SIZE {
+        LfsPointer::parse(&repo.find_blob(oid).map_err(internal)?.data)
+    } else {
+        None
+    };
+    cache.put(oid, (size, lfs.clone()));
+    Ok((size, lfs))
+}
 
 impl GitRepo {
     /// Entries of directory `dir` ("" = root) at `commit`: direct children, or with `recursive`
@@ -31,9 +78,9 @@ impl GitRepo {
         }
         let prefix = parts.join("/");
         let entries = if recursive {
-            list_recursive(&repo, tree, prefix)?
+            list_recursive(&repo, &self.blob_info, tree, prefix)?
         } else {
-            list_children(&repo, tree, &prefix)?
+            list_children(&repo, &self.blob_info, tree, &prefix)?
         };
         Ok(Some(entries))
     }
@@ -46,7 +93,7 @@ impl GitRepo {
         };
         let root = root_tree(&repo, commit)?;
         match odb::lookup_path(&repo, root, &parts)? {
-            Some((mode, oid)) => to_entry(&repo, parts.join("/"), mode, oid),
+            Some((mode, oid)) => to_entry(&repo, &self.blob_info, parts.join("/"), mode, oid),
             None => Ok(None),
         }
     }
@@ -77,10 +124,15 @@ fn join(prefix: &str, name: &[u8]) -> String {
     }
 }
 
-fn list_children(repo: &gix::Repository, tree: ObjectId, prefix: &str) -> Result<Vec<TreeEntry>> {
+fn list_children(
+    repo: &gix::Repository,
+    cache: &BlobInfoCache,
+    tree: ObjectId,
+    prefix: &str,
+) -> Result<Vec<TreeEntry>> {
     let mut out = Vec::new();
     for e in odb::read_tree(repo, tree)? {
-        if let Some(entry) = to_entry(repo, join(prefix, &e.filename), e.mode, e.oid)? {
+        if let Some(entry) = to_entry(repo, cache, join(prefix, &e.filename), e.mode, e.oid)? {
             out.push(entry);
         }
     }
@@ -90,6 +142,7 @@ fn list_children(repo: &gix::Repository, tree: ObjectId, prefix: &str) -> Result
 /// Depth-first with an explicit stack: pushed repositories may nest deeper than our stack allows.
 fn list_recursive(
     repo: &gix::Repository,
+    cache: &BlobInfoCache,
     tree: ObjectId,
     prefix: String,
 ) -> Result<Vec<TreeEntry>> {
@@ -105,7 +158,7 @@ fn list_recursive(
             let children = odb::read_tree(repo, e.oid)?;
             stack.push((path.clone(), children.into_iter()));
         }
-        if let Some(entry) = to_entry(repo, path, e.mode, e.oid)? {
+        if let Some(entry) = to_entry(repo, cache, path, e.mode, e.oid)? {
             out.push(entry);
         }
     }
@@ -115,6 +168,7 @@ fn list_recursive(
 /// Describes one tree entry; None for submodule links, whose commits live in other repositories.
 fn to_entry(
     repo: &gix::Repository,
+    cache: &BlobInfoCache,
     path: String,
     mode: EntryMode,
     oid: ObjectId,
@@ -130,12 +184,7 @@ fn to_entry(
         })),
         GitEntryKind::Commit => Ok(None),
         GitEntryKind::Blob | GitEntryKind::BlobExecutable | GitEntryKind::Link => {
-            let size = repo.find_header(oid).map_err(internal)?.size();
-            let lfs = if size <= MAX_POINTER_SIZE {
-                LfsPointer::parse(&repo.find_blob(oid).map_err(internal)?.data)
-            } else {
-                None
-            };
+            let (size, lfs) = blob_info(repo, cache, oid)?;
             Ok(Some(TreeEntry {
                 path,
                 kind: EntryKind::File,

@@ -86,7 +86,11 @@ pub async fn commits(
     let page_view = CommitsPage {
         chrome: ctx.chrome(),
         revs: rev_options(&refs, &t.rev, |r| {
-            format!("{}/commits/{}?{path_query}", head.url, segment(r))
+            let url = format!("{}/commits/{}", head.url, segment(r));
+            match path_query.strip_suffix('&') {
+                Some(q) => format!("{url}?{q}"),
+                None => url,
+            }
         }),
         commits: history
             .commits
