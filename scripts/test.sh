@@ -166,6 +166,7 @@ if [ -f "$CONFORMANCE" ]; then
   stage "conformance client (newest huggingface_hub)" env CONFORMANCE_ONLY=client bash "$CONFORMANCE"
   stage "conformance client (huggingface_hub 0.36.2)" env CONFORMANCE_ONLY=client CONFORMANCE_HF_VERSION=0.36.2 bash "$CONFORMANCE"
   stage "conformance git + git-lfs" env CONFORMANCE_ONLY=git bash "$CONFORMANCE"
+  stage "conformance client through Xet (hf_xet, default client set-up)" env CONFORMANCE_ONLY=client CONFORMANCE_XET=1 bash "$CONFORMANCE"
 else
   echo "=== (no $CONFORMANCE: acceptance checks skipped)"
 fi

@@ -280,7 +280,8 @@ def hub(request):
     }
 
     log = open(log_path, "wb")
-    env = dict(os.environ, NO_COLOR="1")
+    # LFS objects are converted to Xet storage as soon as they are uploaded (test_xet.py).
+    env = dict(os.environ, NO_COLOR="1", WHARF_XET_CONVERT_DELAY="0")
     proc = subprocess.Popen([str(WHARF_BIN), "--data", str(data_dir), "serve", "--listen", f"127.0.0.1:{PORT}"],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + STARTUP_DEADLINE_S

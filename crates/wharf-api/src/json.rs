@@ -175,10 +175,12 @@ pub fn last_commit(c: &CommitInfo) -> Value {
     json!({ "id": c.id, "title": c.title, "date": format_ms(c.date_ms) })
 }
 
-/// A tree / paths-info entry.
+/// A tree / paths-info entry. `xet_hashes` maps LFS oids stored in Xet to their file hash
+/// (`xetHash`, which lets Xet clients download without a HEAD request).
 pub fn tree_entry(
     e: &TreeEntry,
     last_commits: &HashMap<String, CommitInfo>,
+    xet_hashes: &HashMap<String, String>,
     expand: bool,
 ) -> Value {
     let mut v = match e.kind {
@@ -187,6 +189,9 @@ pub fn tree_entry(
             let mut v = json!({ "type": "file", "oid": e.oid, "size": size, "path": e.path });
             if let Some(p) = &e.lfs {
                 v["lfs"] = json!({ "oid": p.oid, "size": p.size, "pointerSize": e.size });
+                if let Some(x) = xet_hashes.get(&p.oid) {
+                    v["xetHash"] = json!(x);
+                }
             }
             v
         }

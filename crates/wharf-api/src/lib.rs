@@ -94,10 +94,36 @@ pub fn router(state: AppState) -> Router {
             get(lfs::download_object),
         )
         .layer(DefaultBodyLimit::disable());
+    // Xet: token endpoints and the CAS API (handlers enforce their own body limits).
+    let xet_routes = Router::new()
+        .route(
+            "/api/{kind}/{ns}/{name}/xet-read-token/{rev}",
+            get(xet::read_token),
+        )
+        .route(
+            "/api/{kind}/{ns}/{name}/xet-write-token/{rev}",
+            get(xet::write_token),
+        )
+        .route("/api/xet/v1/chunks/{prefix}/{hash}", get(xet::dedup))
+        .route("/api/xet/v1/xorbs/{prefix}/{hash}", post(xet::put_xorb))
+        .route("/api/xet/v1/shards", post(xet::put_shard_v1))
+        .route("/api/xet/v2/shards", post(xet::put_shard_v2))
+        .route(
+            "/api/xet/v1/reconstructions/{file}",
+            get(xet::reconstruction_v1),
+        )
+        .route(
+            "/api/xet/v2/reconstructions/{file}",
+            get(xet::reconstruction_v2),
+        )
+        .route("/api/xet/fetch/{xorb}", get(xet::fetch))
+        .route("/v1/telemetry", post(xet::telemetry))
+        .layer(DefaultBodyLimit::disable());
     Router::new()
         .merge(api)
         .merge(commit_route)
         .merge(transfers)
+        .merge(xet_routes)
         .fallback(repo_paths::dispatch)
         .with_state(state)
         // git gzips large fetch negotiations; other clients may too.

@@ -1,7 +1,9 @@
-//! Content-addressed storage of LFS objects. [`BlobStore`] is the seam for a scale-out backend
-//! (S3); [`LocalBlobStore`] keeps objects on local disk. Every put hashes the bytes while they
-//! stream in and publishes the object only when its SHA-256 and size match what was announced:
-//! nothing partial or wrong is ever visible under an object id.
+//! Content-addressed storage of LFS objects and Xet xorbs. [`BlobStore`] is the seam for a
+//! scale-out backend (S3); [`LocalBlobStore`] keeps objects on local disk. Every LFS put hashes
+//! the bytes while they stream in and publishes the object only when its SHA-256 and size match
+//! what was announced: nothing partial or wrong is ever visible under an object id. Keyed spaces
+//! ([`Space`]) hold objects their caller verified before storing (a xorb is checked against its
+//! Xet hash by `wharf-xet`); they are published just as atomically and durably.
 
 mod local;
 
@@ -22,6 +24,13 @@ pub struct ByteRange {
     pub end: u64,
 }
 
+/// A key space for objects the caller verifies itself, keyed by 64 lowercase hex characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    /// Xet xorbs in their stored form (chunk stream + footer), keyed by their Xet hash string.
+    Xorb,
+}
+
 /// Where LFS content lives, keyed by its lowercase hex SHA-256.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -39,4 +48,18 @@ pub trait BlobStore: Send + Sync {
     async fn put_hashing(&self, body: ByteStream, max_size: u64) -> Result<(String, u64)>;
     /// Reads the object, or one range of it. `EntryNotFound` when absent.
     async fn read(&self, oid: &str, range: Option<ByteRange>) -> Result<ByteStream>;
+
+    /// Stores the concatenation of `parts`, already verified by the caller, under `key` in
+    /// `space`: staged, made durable, then published atomically. Idempotent: when the key exists
+    /// the bytes are not written again (keys name their content).
+    async fn put_checked(&self, space: Space, key: &str, parts: Vec<Bytes>) -> Result<()>;
+    /// Reads an object of a keyed space, or one range of it. `EntryNotFound` when absent.
+    async fn read_keyed(
+        &self,
+        space: Space,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream>;
+    /// The stored size of an object of a keyed space, or None when it is absent.
+    async fn size_keyed(&self, space: Space, key: &str) -> Result<Option<u64>>;
 }

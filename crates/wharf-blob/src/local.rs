@@ -1,7 +1,8 @@
-//! Objects as files under `{root}/objects/{aa}/{bb}/{oid}`; uploads are staged in `{root}/tmp`
-//! on the same filesystem, fsynced, then renamed into place, and the directory is fsynced.
+//! LFS objects as files under `{lfs}/objects/{aa}/{bb}/{oid}`, xorbs under
+//! `{xet}/xorbs/{aa}/{bb}/{hash}`; uploads are staged in `{lfs}/tmp` or `{xet}/tmp` on the same
+//! filesystem, fsynced, then renamed into place, and the directory is fsynced.
 
-use crate::{BlobStore, ByteRange, ByteStream};
+use crate::{BlobStore, ByteRange, ByteStream, Space};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -10,7 +11,7 @@ use std::io::SeekFrom;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tokio::fs::{self, File};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 use wharf_core::lfs_pointer::is_sha256_hex;
 use wharf_core::{Error, ErrorKind, Result};
@@ -18,61 +19,116 @@ use wharf_core::{Error, ErrorKind, Result};
 /// Chunk size when streaming objects out: large reads keep syscalls and wakeups few.
 const READ_CHUNK: usize = 1 << 20;
 
-/// LFS objects on local disk.
+/// LFS objects and xorbs on local disk.
 pub struct LocalBlobStore {
     root: PathBuf,
+    xet_root: PathBuf,
+}
+
+/// Creates `{root}/{objects}` and an empty `{root}/tmp` (staging files a crash left are dropped).
+async fn prepare(root: &Path, objects: &str) -> Result<()> {
+    fs::create_dir_all(root.join(objects)).await?;
+    let tmp = root.join("tmp");
+    if fs::try_exists(&tmp).await? {
+        fs::remove_dir_all(&tmp).await?;
+    }
+    fs::create_dir_all(&tmp).await?;
+    Ok(())
+}
+
+/// `{base}/{aa}/{bb}/{key}`. Only called with validated keys.
+fn sharded(base: PathBuf, key: &str) -> PathBuf {
+    base.join(&key[0..2]).join(&key[2..4]).join(key)
 }
 
 impl LocalBlobStore {
-    /// Opens (creating) a store rooted at `root`, and clears staging files a crash left behind.
-    pub async fn open(root: &Path) -> Result<LocalBlobStore> {
-        fs::create_dir_all(root.join("objects")).await?;
-        let tmp = root.join("tmp");
-        if fs::try_exists(&tmp).await? {
-            fs::remove_dir_all(&tmp).await?;
-        }
-        fs::create_dir_all(&tmp).await?;
+    /// Opens (creating) a store with LFS objects under `root` and xorbs under `xet_root`, and
+    /// clears staging files a crash left behind.
+    pub async fn open(root: &Path, xet_root: &Path) -> Result<LocalBlobStore> {
+        prepare(root, "objects").await?;
+        prepare(xet_root, "xorbs").await?;
         Ok(LocalBlobStore {
             root: root.to_path_buf(),
+            xet_root: xet_root.to_path_buf(),
         })
     }
 
     /// The final path of an object. Only called with validated ids.
     fn object_path(&self, oid: &str) -> PathBuf {
-        self.root
-            .join("objects")
-            .join(&oid[0..2])
-            .join(&oid[2..4])
-            .join(oid)
+        sharded(self.root.join("objects"), oid)
+    }
+
+    /// The final path of a keyed object. Only called with validated keys.
+    fn keyed_path(&self, space: Space, key: &str) -> PathBuf {
+        match space {
+            Space::Xorb => sharded(self.xet_root.join("xorbs"), key),
+        }
     }
 
     /// Makes a fully written staging file visible as `oid`: fsync, rename into place, fsync the
     /// directory. On failure the staging file is removed.
     async fn publish(&self, file: File, staging: &Path, oid: &str) -> Result<()> {
-        let done = async {
-            file.sync_all().await?;
-            drop(file);
-            let target = self.object_path(oid);
-            let dir = target.parent().ok_or_else(|| {
-                Error::internal(format!("object path {} has no parent", target.display()))
-            })?;
-            fs::create_dir_all(dir).await?;
-            fs::rename(staging, &target).await?;
-            fsync_dir(dir).await
-        }
-        .await;
-        if done.is_err() {
-            let _ = fs::remove_file(staging).await;
-        }
-        done
+        publish_at(file, staging, &self.object_path(oid)).await
     }
 
     fn staging_path(&self) -> PathBuf {
-        let mut rnd = [0u8; 12];
-        // A collision is harmless (create_new below fails and the upload is retried), so a
-        // failing random source only degrades uniqueness.
-        let _ = getrandom::fill(&mut rnd);
-        self.root.join("tmp").join(hex::encode(rnd))
+        staging_in(&self.root)
+    }
+}
+
+/// Publishes a fully written staging file at `target` (see [`LocalBlobStore::publish`]).
+async fn publish_at(file: File, staging: &Path, target: &Path) -> Result<()> {
+    let done = async {
+        file.sync_all().await?;
+        drop(file);
+        let dir = target.parent().ok_or_else(|| {
+            Error::internal(format!("object path {} has no parent", target.display()))
+        })?;
+        fs::create_dir_all(dir).await?;
+        fs::rename(staging, target).await?;
+        fsync_dir(dir).await
+    }
+    .await;
+    if done.is_err() {
+        let _ = fs::remove_file(staging).await;
+    }
+    done
+}
+
+/// A fresh staging path in `{root}/tmp`.
+fn staging_in(root: &Path) -> PathBuf {
+    let mut rnd = [0u8; 12];
+    // A collision is harmless (create_new fails and the upload is retried), so a failing random
+    // source only degrades uniqueness.
+    let _ = getrandom::fill(&mut rnd);
+    root.join("tmp").join(hex::encode(rnd))
+}
+
+/// Opens an object file for reading, or one range of it, as a stream.
+async fn read_path(path: &Path, key: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+    let mut file = match File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::entry_not_found(key));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let stream: ByteStream = match range {
+        None => ReaderStream::with_capacity(file, READ_CHUNK).boxed(),
+        Some(r) => {
+            file.seek(SeekFrom::Start(r.start)).await?;
+            let len = r.end.saturating_sub(r.start) + 1;
+            ReaderStream::with_capacity(file.take(len), READ_CHUNK).boxed()
+        }
+    };
+    Ok(stream)
+}
+
+async fn size_of(path: &Path) -> Result<Option<u64>> {
+    match fs::metadata(path).await {
+        Ok(m) => Ok(Some(m.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -154,11 +210,7 @@ async fn fsync_dir(dir: &Path) -> Result<()> {
 impl BlobStore for LocalBlobStore {
     async fn size(&self, oid: &str) -> Result<Option<u64>> {
         check_oid(oid)?;
-        match fs::metadata(self.object_path(oid)).await {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        size_of(&self.object_path(oid)).await
     }
 
     async fn put_verified(&self, oid: &str, size: u64, body: ByteStream) -> Result<()> {
@@ -215,22 +267,44 @@ impl BlobStore for LocalBlobStore {
 
     async fn read(&self, oid: &str, range: Option<ByteRange>) -> Result<ByteStream> {
         check_oid(oid)?;
-        let mut file = match File::open(self.object_path(oid)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::entry_not_found(oid));
+        read_path(&self.object_path(oid), oid, range).await
+    }
+
+    async fn put_checked(&self, space: Space, key: &str, parts: Vec<Bytes>) -> Result<()> {
+        check_oid(key)?;
+        let target = self.keyed_path(space, key);
+        if fs::try_exists(&target).await? {
+            return Ok(());
+        }
+        let staging = staging_in(&self.xet_root);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)
+            .await?;
+        for part in &parts {
+            if let Err(e) = file.write_all(part).await {
+                drop(file);
+                let _ = fs::remove_file(&staging).await;
+                return Err(e.into());
             }
-            Err(e) => return Err(e.into()),
-        };
-        let stream: ByteStream = match range {
-            None => ReaderStream::with_capacity(file, READ_CHUNK).boxed(),
-            Some(r) => {
-                file.seek(SeekFrom::Start(r.start)).await?;
-                let len = r.end.saturating_sub(r.start) + 1;
-                ReaderStream::with_capacity(file.take(len), READ_CHUNK).boxed()
-            }
-        };
-        Ok(stream)
+        }
+        publish_at(file, &staging, &target).await
+    }
+
+    async fn read_keyed(
+        &self,
+        space: Space,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream> {
+        check_oid(key)?;
+        read_path(&self.keyed_path(space, key), key, range).await
+    }
+
+    async fn size_keyed(&self, space: Space, key: &str) -> Result<Option<u64>> {
+        check_oid(key)?;
+        size_of(&self.keyed_path(space, key)).await
     }
 }
 
@@ -265,7 +339,9 @@ mod tests {
     #[tokio::test]
     async fn verified_put_then_read_and_range() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let store = LocalBlobStore::open(dir.path(), &dir.path().join("xet"))
+            .await
+            .expect("open");
         let oid = sha(b"hello world");
         store
             .put_verified(&oid, 11, body(&[b"hello ", b"world"]))
@@ -286,7 +362,9 @@ mod tests {
     #[tokio::test]
     async fn wrong_hash_or_size_is_not_stored() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let store = LocalBlobStore::open(dir.path(), &dir.path().join("xet"))
+            .await
+            .expect("open");
         let oid = sha(b"hello world");
         let e = store
             .put_verified(&oid, 11, body(&[b"hello there"]))
@@ -308,7 +386,9 @@ mod tests {
     #[tokio::test]
     async fn hashing_put_stores_under_the_computed_id() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let store = LocalBlobStore::open(dir.path(), &dir.path().join("xet"))
+            .await
+            .expect("open");
         let (oid, size) = store
             .put_hashing(body(&[b"hello ", b"", b"world"]), 11)
             .await
@@ -338,7 +418,9 @@ mod tests {
     #[tokio::test]
     async fn hashing_put_refuses_oversized_bodies() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let store = LocalBlobStore::open(dir.path(), &dir.path().join("xet"))
+            .await
+            .expect("open");
         let e = store
             .put_hashing(body(&[b"hello ", b"world"]), 10)
             .await
@@ -355,7 +437,9 @@ mod tests {
     #[tokio::test]
     async fn hashing_put_drops_interrupted_bodies() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let store = LocalBlobStore::open(dir.path(), &dir.path().join("xet"))
+            .await
+            .expect("open");
         let broken: ByteStream = futures::stream::iter(vec![
             Ok(Bytes::from_static(b"partial")),
             Err(std::io::Error::other("connection reset")),
@@ -371,9 +455,79 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keyed_space_put_read_and_idempotence() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalBlobStore::open(dir.path(), &dir.path().join("xet"))
+            .await
+            .expect("open");
+        let key = "5d8d74fff21a49bf3e66d5854e81bd6c2efea4e757846885a66a7666e038733f";
+        assert_eq!(
+            store.size_keyed(Space::Xorb, key).await.expect("size"),
+            None
+        );
+        let e = store
+            .read_keyed(Space::Xorb, key, None)
+            .await
+            .err()
+            .expect("absent");
+        assert_eq!(e.kind, wharf_core::ErrorKind::EntryNotFound);
+        store
+            .put_checked(
+                Space::Xorb,
+                key,
+                vec![Bytes::from_static(b"xorb "), Bytes::from_static(b"bytes")],
+            )
+            .await
+            .expect("put");
+        assert_eq!(
+            store.size_keyed(Space::Xorb, key).await.expect("size"),
+            Some(10)
+        );
+        let path = dir.path().join("xet/xorbs/5d/8d").join(key);
+        assert!(path.exists(), "stored under xet/xorbs/aa/bb");
+        // A second put keeps the first copy.
+        store
+            .put_checked(Space::Xorb, key, vec![Bytes::from_static(b"other")])
+            .await
+            .expect("put again");
+        assert_eq!(
+            collect(
+                store
+                    .read_keyed(Space::Xorb, key, None)
+                    .await
+                    .expect("read")
+            )
+            .await,
+            b"xorb bytes"
+        );
+        let part = store
+            .read_keyed(Space::Xorb, key, Some(ByteRange { start: 5, end: 9 }))
+            .await
+            .expect("range");
+        assert_eq!(collect(part).await, b"bytes");
+        // Keyed objects and LFS objects do not share a namespace.
+        assert_eq!(store.size(key).await.expect("size"), None);
+        let leftovers = std::fs::read_dir(dir.path().join("xet/tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(leftovers, 0);
+        for bad in ["../../etc/passwd", "ABC", &"A".repeat(64)] {
+            assert!(store.size_keyed(Space::Xorb, bad).await.is_err());
+            assert!(
+                store
+                    .put_checked(Space::Xorb, bad, vec![Bytes::new()])
+                    .await
+                    .is_err()
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn invalid_ids_are_rejected() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = LocalBlobStore::open(dir.path()).await.expect("open");
+        let store = LocalBlobStore::open(dir.path(), &dir.path().join("xet"))
+            .await
+            .expect("open");
         assert!(store.size("../../etc/passwd").await.is_err());
         assert!(store.read(&"A".repeat(64), None).await.is_err());
     }

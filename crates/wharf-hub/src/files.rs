@@ -1,5 +1,6 @@
 //! The read side of files: tree listings, paths-info, and resolving a path at a revision to
-//! bytes (from git for regular files, from the blob store for LFS files).
+//! bytes (from git for regular files, from the blob store for LFS files, reconstructed from Xet
+//! storage for LFS files that only exist there).
 
 use crate::access::Need;
 use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
@@ -18,14 +19,25 @@ pub struct TreePage {
     pub entries: Vec<TreeEntry>,
     /// Filled only when expanded.
     pub last_commits: HashMap<String, CommitInfo>,
+    /// The Xet file hash of each LFS entry stored in Xet, keyed by LFS oid (sha256).
+    pub xet_hashes: HashMap<String, String>,
     pub has_more: bool,
 }
 
 /// Where a file's bytes come from.
 #[derive(Debug, Clone)]
 pub enum FileSource {
-    Git { oid: String },
-    Lfs { oid: String },
+    Git {
+        oid: String,
+    },
+    Lfs {
+        oid: String,
+    },
+    /// An LFS file whose object exists only in Xet storage: reconstructed from xorbs.
+    Xet {
+        oid: String,
+        file_hash: String,
+    },
 }
 
 /// A resolved file, ready to be described in headers and streamed.
@@ -39,6 +51,9 @@ pub struct FileContent {
     pub blob_oid: String,
     pub lfs: Option<LfsPointer>,
     pub source: FileSource,
+    /// The Xet file hash when the LFS object is registered in Xet storage (even if the LFS
+    /// blob exists too): Xet clients can then download through the CAS.
+    pub xet_hash: Option<String>,
     git: Arc<GitRepo>,
 }
 
@@ -46,7 +61,7 @@ impl FileContent {
     /// The content's identity for caches: git blob sha1, or the LFS sha256.
     pub fn etag(&self) -> &str {
         match &self.source {
-            FileSource::Git { oid } | FileSource::Lfs { oid } => oid,
+            FileSource::Git { oid } | FileSource::Lfs { oid } | FileSource::Xet { oid, .. } => oid,
         }
     }
 }
@@ -95,10 +110,12 @@ impl Hub {
             self.last_commits(&handle, &commit, &entries, expand)
                 .await?
         };
+        let xet_hashes = self.xet_hashes_of(&entries).await?;
         Ok(TreePage {
             commit,
             entries,
             last_commits,
+            xet_hashes,
             has_more,
         })
     }
@@ -133,12 +150,26 @@ impl Hub {
         let last_commits = self
             .last_commits(&handle, &commit, &entries, expand)
             .await?;
+        let xet_hashes = self.xet_hashes_of(&entries).await?;
         Ok(TreePage {
             commit,
             entries,
             last_commits,
+            xet_hashes,
             has_more: false,
         })
+    }
+
+    /// The Xet file hashes of the LFS entries among `entries`, keyed by LFS oid.
+    async fn xet_hashes_of(&self, entries: &[TreeEntry]) -> Result<HashMap<String, String>> {
+        let oids: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.lfs.as_ref().map(|p| p.oid.clone()))
+            .collect();
+        if oids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.meta.xet_hashes_for_sha256s(&oids).await
     }
 
     /// The last commit of each entry, when `expand` asks for it (a history walk).
@@ -188,11 +219,14 @@ impl Hub {
 
     /// Refuses file content of a gated repository to those outside its namespace.
     pub(crate) fn check_gate(&self, caller: &Caller, handle: &RepoHandle) -> Result<()> {
-        if handle.repo.gated.is_none() || caller.role_in_namespace(&handle.repo.namespace).is_some()
-        {
+        self.check_gate_of(caller, &handle.repo)
+    }
+
+    /// [`check_gate`](Hub::check_gate) on a repository row.
+    pub(crate) fn check_gate_of(&self, caller: &Caller, r: &wharf_meta::Repo) -> Result<()> {
+        if r.gated.is_none() || caller.role_in_namespace(&r.namespace).is_some() {
             return Ok(());
         }
-        let r = &handle.repo;
         let message = format!(
             "Access to {} {}/{} is restricted and you are not in the authorized list.",
             r.repo_type.as_str(),
@@ -209,20 +243,35 @@ impl Hub {
         entry: TreeEntry,
     ) -> Result<FileContent> {
         let git = handle.git.clone();
-        // A pointer whose object is missing (never uploaded) is served as the text it is.
-        let lfs = match &entry.lfs {
-            Some(p) if self.blobs.size(&p.oid).await?.is_some() => Some(p.clone()),
-            _ => None,
-        };
-        let (size, source) = match &lfs {
-            Some(p) => (p.size, FileSource::Lfs { oid: p.oid.clone() }),
-            None => (
-                entry.size,
-                FileSource::Git {
+        // The LFS blob when it exists (the fast path), else the Xet file. A pointer whose
+        // object is missing in both (never uploaded) is served as the text it is.
+        let (lfs, source, xet_hash) = match &entry.lfs {
+            Some(p) => {
+                let xet_hash = self.xet_hash_of(&p.oid).await?;
+                if self.blobs.size(&p.oid).await?.is_some() {
+                    let source = FileSource::Lfs { oid: p.oid.clone() };
+                    (Some(p.clone()), source, xet_hash)
+                } else if let Some(file_hash) = xet_hash.clone() {
+                    let source = FileSource::Xet {
+                        oid: p.oid.clone(),
+                        file_hash,
+                    };
+                    (Some(p.clone()), source, xet_hash)
+                } else {
+                    let source = FileSource::Git {
+                        oid: entry.oid.clone(),
+                    };
+                    (None, source, None)
+                }
+            }
+            None => {
+                let source = FileSource::Git {
                     oid: entry.oid.clone(),
-                },
-            ),
+                };
+                (None, source, None)
+            }
         };
+        let size = lfs.as_ref().map_or(entry.size, |p| p.size);
         Ok(FileContent {
             commit,
             path: entry.path,
@@ -230,6 +279,7 @@ impl Hub {
             blob_oid: entry.oid,
             lfs,
             source,
+            xet_hash,
             git,
         })
     }
@@ -242,6 +292,7 @@ impl Hub {
     ) -> Result<ByteStream> {
         match &file.source {
             FileSource::Lfs { oid } => self.blobs.read(oid, range).await,
+            FileSource::Xet { file_hash, .. } => self.read_xet_file(file_hash, range).await,
             FileSource::Git { oid } => {
                 let git = file.git.clone();
                 let oid = oid.clone();

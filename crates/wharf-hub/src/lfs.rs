@@ -183,7 +183,9 @@ impl Hub {
             .await?;
         self.meta
             .link_lfs_object(ticket.repo_id, &ticket.oid, ticket.size as i64)
-            .await
+            .await?;
+        self.queue_xet_conversion(&ticket.oid).await;
+        Ok(())
     }
 
     /// The GET behind a signed download URL.
@@ -193,7 +195,34 @@ impl Hub {
         range: Option<ByteRange>,
     ) -> Result<ByteStream> {
         self.check_ticket(TransferKind::Download, ticket)?;
-        self.blobs.read(&ticket.oid, range).await
+        self.read_lfs_object(&ticket.oid, range).await
+    }
+
+    /// Size of an LFS object: its blob, else its Xet file. None when it is stored in neither.
+    pub(crate) async fn lfs_object_size(&self, oid: &str) -> Result<Option<u64>> {
+        if let Some(size) = self.blobs.size(oid).await? {
+            return Ok(Some(size));
+        }
+        let Some(file_hash) = self.xet_hash_of(oid).await? else {
+            return Ok(None);
+        };
+        Ok(self.meta.xet_file(&file_hash).await?.map(|f| f.size as u64))
+    }
+
+    /// Reads (a range of) an LFS object: its blob when it exists, else reconstructed from its
+    /// Xet file. `EntryNotFound` when it is stored in neither.
+    pub(crate) async fn read_lfs_object(
+        &self,
+        oid: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream> {
+        match self.blobs.read(oid, range).await {
+            Err(e) if e.kind == ErrorKind::EntryNotFound => match self.xet_hash_of(oid).await? {
+                Some(file_hash) => self.read_xet_file(&file_hash, range).await,
+                None => Err(e),
+            },
+            other => other,
+        }
     }
 
     /// `verify`: succeeds when the object is stored with this size and linked to the repo.

@@ -15,6 +15,9 @@ mod refs;
 mod repos;
 mod sessions;
 mod web;
+mod xet;
+mod xet_jobs;
+mod xet_read;
 
 pub use access::{Caller, Credentials, Need};
 pub use admin::{NewUser, WhoAmI};
@@ -30,6 +33,9 @@ pub use wharf_git::transport::Service as GitService;
 pub use wharf_git::{ChangeKind, CommitInfo, EntryKind, FileDiff, RefInfo, Refs, TreeEntry};
 pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
 pub use wharf_meta::{Account, AccountKind, Repo, RepoSort, Token};
+pub use xet::{
+    ShardProgress, ShardUpload, XetCaller, XetFetch, XetReconstruction, XetScope, XetTokenGrant,
+};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +65,16 @@ pub struct Hub {
     /// One writer per repository at a time inside this process; git's ref locks cover the rest.
     write_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     last_commit_cache: last_commits::LastCommitCache,
+    /// Signs Xet access tokens and xorb fetch URLs (keys derived from the server secret).
+    xet_signer: wharf_xet::token::XetTokenSigner,
+    /// Shard verifications running at once (each may reconstruct files to hash them).
+    xet_slots: tokio::sync::Semaphore,
+    /// Xorb upload bodies held and verified at once.
+    xet_xorb_slots: tokio::sync::Semaphore,
+    /// Wakes the LFS → Xet conversion worker when a job is queued.
+    xet_wake: tokio::sync::Notify,
+    /// How long an LFS object must stay untouched before its conversion runs.
+    xet_convert_delay_ms: std::sync::atomic::AtomicI64,
 }
 
 /// A repository the caller has been allowed to use, with its git handle.
@@ -70,12 +86,13 @@ pub struct RepoHandle {
 
 impl Hub {
     /// Opens the embedded default: SQLite at `{data}/wharf.db`, LFS objects under `{data}/lfs`,
-    /// bare git repos under `{data}/repos`, the URL-signing secret in `{data}/secret.key`.
+    /// Xet xorbs under `{data}/xet`, bare git repos under `{data}/repos`, the URL-signing secret
+    /// in `{data}/secret.key`.
     pub async fn open(config: &HubConfig) -> Result<Hub> {
         let data = &config.data_dir;
         tokio::fs::create_dir_all(data).await?;
         let meta = SqliteStore::open(&data.join("wharf.db")).await?;
-        let blobs = LocalBlobStore::open(&data.join("lfs")).await?;
+        let blobs = LocalBlobStore::open(&data.join("lfs"), &data.join("xet")).await?;
         let secret = load_or_create_secret(&data.join("secret.key")).await?;
         let repos_dir = data.join("repos");
         tokio::fs::create_dir_all(&repos_dir).await?;
@@ -108,6 +125,13 @@ impl Hub {
             open_repos: Mutex::new(HashMap::new()),
             write_locks: Mutex::new(HashMap::new()),
             last_commit_cache: Default::default(),
+            xet_signer: wharf_xet::token::XetTokenSigner::new(secret),
+            xet_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+            xet_xorb_slots: tokio::sync::Semaphore::new(xet::XORB_SLOTS),
+            xet_wake: tokio::sync::Notify::new(),
+            xet_convert_delay_ms: std::sync::atomic::AtomicI64::new(60_000),
         }
     }
 

@@ -265,15 +265,14 @@ impl Hub {
     ) -> Result<Option<Vec<TensorInfo>>> {
         let header = match &entry.lfs {
             Some(pointer) => {
-                let Some(size) = self.blobs.size(&pointer.oid).await? else {
+                let Some(size) = self.lfs_object_size(&pointer.oid).await? else {
                     return Ok(None);
                 };
                 if size < 8 {
                     return Ok(None);
                 }
                 let prefix = self
-                    .blobs
-                    .read(&pointer.oid, Some(ByteRange { start: 0, end: 7 }))
+                    .read_lfs_object(&pointer.oid, Some(ByteRange { start: 0, end: 7 }))
                     .await?;
                 let prefix = collect_stream(prefix, 8).await?;
                 let Some(n) = header_len(&prefix, size) else {
@@ -283,7 +282,7 @@ impl Hub {
                     start: 8,
                     end: 8 + n - 1,
                 };
-                let body = self.blobs.read(&pointer.oid, Some(range)).await?;
+                let body = self.read_lfs_object(&pointer.oid, Some(range)).await?;
                 collect_stream(body, n).await?
             }
             None => {
@@ -331,6 +330,9 @@ impl Hub {
         };
         let rules = self.lfs_rules_at_main(&handle).await?;
         let lfs = wants_lfs(&rules, &path, size, &sample);
+        if lfs {
+            self.queue_xet_conversion(&oid).await;
+        }
         Ok(StagedFile {
             path,
             oid,

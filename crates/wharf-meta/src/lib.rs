@@ -5,10 +5,13 @@
 //! violations, `Internal` for database faults.
 
 mod sqlite;
+mod sqlite_xet;
 mod types;
 
 pub use sqlite::SqliteStore;
 pub use types::*;
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use wharf_core::{RepoType, Result, Role};
@@ -114,4 +117,58 @@ pub trait MetaStore: Send + Sync {
     async fn delete_session(&self, session_hash: &str) -> Result<bool>;
     /// Removes every session expired at `now`; returns how many.
     async fn delete_expired_sessions(&self, now: i64) -> Result<u64>;
+
+    // --- Xet storage ----------------------------------------------------------------------
+    /// Records a xorb whose object is already stored durably, with its dedup index rows, in one
+    /// transaction. Idempotent: false when the xorb was already known (nothing is changed then).
+    async fn insert_xet_xorb(&self, xorb: &XetXorb, dedup: &[XetChunkRef]) -> Result<bool>;
+    async fn xet_xorb(&self, hash: &str) -> Result<Option<XetXorb>>;
+    /// The known xorbs among `hashes` (unknown ones are left out; order unspecified).
+    async fn xet_xorbs(&self, hashes: &[String]) -> Result<Vec<XetXorb>>;
+    /// A registered file with its terms in order.
+    async fn xet_file(&self, file_hash: &str) -> Result<Option<XetFile>>;
+    /// For each of `sha256s` that has a registered Xet file, the hash of the oldest such file.
+    async fn xet_hashes_for_sha256s(&self, sha256s: &[String]) -> Result<HashMap<String, String>>;
+    /// In one transaction: registers the files not yet known (with their terms; every term's
+    /// xorb must be recorded), links each file's (sha256, size) to `link_to` like an LFS upload
+    /// (`None`: an LFS conversion, which links nothing new), and adds the dedup rows. A file hash
+    /// already registered with another sha256 or size is a `BadRequest` and nothing is changed.
+    async fn register_xet_files(
+        &self,
+        link_to: Option<i64>,
+        files: &[NewXetFile],
+        dedup: &[XetChunkRef],
+    ) -> Result<XetRegistration>;
+    /// Whether `repo_id` owns (has linked) the sha256 of the registered file `file_hash`.
+    async fn repo_has_xet_file(&self, repo_id: i64, file_hash: &str) -> Result<bool>;
+    /// Up to `limit` xorbs that hold `chunk_hash` (per the dedup index) and are visible: some
+    /// registered file uses them whose sha256 a repository `visible` may see has linked.
+    async fn xet_dedup_lookup(
+        &self,
+        chunk_hash: &str,
+        visible: &XetVisibility,
+        limit: i64,
+    ) -> Result<Vec<String>>;
+
+    // --- LFS -> Xet conversion jobs -------------------------------------------------------
+    /// Queues the conversion of an LFS object, to run at `due` or later. A queued job is only
+    /// postponed (to the later of both times); a done or failed one is left as it is.
+    async fn enqueue_xet_job(&self, oid: &str, due: i64) -> Result<()>;
+    /// The queued job that may run at `now` and has waited longest.
+    async fn next_xet_job(&self, now: i64) -> Result<Option<String>>;
+    /// When the earliest queued job becomes due, if any job is queued.
+    async fn next_xet_due(&self) -> Result<Option<i64>>;
+    /// Marks a job done (`error` None) or records a failed attempt: it is queued again at
+    /// `retry_at`, or marked failed when `retry_at` is None.
+    async fn finish_xet_job(
+        &self,
+        oid: &str,
+        error: Option<&str>,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> Result<XetJobState>;
+    /// How many attempts a job has made so far (0 when unknown).
+    async fn xet_job_attempts(&self, oid: &str) -> Result<i64>;
+    /// LFS objects some repository links that have neither a Xet file nor a job (backfill).
+    async fn lfs_oids_without_xet(&self, limit: i64) -> Result<Vec<String>>;
 }

@@ -22,9 +22,11 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use wharf_core::{Error, RepoType, Result, Role};
 
 use crate::{
-    Account, AccountKind, MainState, MetaStore, NewAccount, NewRepo, NewSession, NewToken, Repo,
-    RepoQuery, RepoSort, Session, Token,
+    Account, AccountKind, MainState, MetaStore, NewAccount, NewRepo, NewSession, NewToken,
+    NewXetFile, Repo, RepoQuery, RepoSort, Session, Token, XetChunkRef, XetFile, XetJobState,
+    XetRegistration, XetVisibility, XetXorb,
 };
+use std::collections::HashMap;
 
 /// Connections in the file-backed pool. SQLite has one writer at a time; the others serve reads
 /// concurrently thanks to WAL.
@@ -53,7 +55,7 @@ macro_rules! repo_cols {
 /// The SQLite metadata store. Cheap to clone (it is a connection pool).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -114,7 +116,7 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.db()
     }
 }
@@ -125,7 +127,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-trait DbResult<T> {
+pub(crate) trait DbResult<T> {
     /// Unique violations become a generic `Conflict`, everything else `Internal`.
     fn db(self) -> Result<T>;
     /// Unique violations become `Conflict` with this message, everything else `Internal`.
@@ -888,6 +890,78 @@ impl MetaStore for SqliteStore {
             .await
             .db()?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_xet_xorb(&self, xorb: &XetXorb, dedup: &[XetChunkRef]) -> Result<bool> {
+        self.xet_insert_xorb(xorb, dedup).await
+    }
+
+    async fn xet_xorb(&self, hash: &str) -> Result<Option<XetXorb>> {
+        self.xet_get_xorb(hash).await
+    }
+
+    async fn xet_xorbs(&self, hashes: &[String]) -> Result<Vec<XetXorb>> {
+        self.xet_get_xorbs(hashes).await
+    }
+
+    async fn xet_file(&self, file_hash: &str) -> Result<Option<XetFile>> {
+        self.xet_get_file(file_hash).await
+    }
+
+    async fn xet_hashes_for_sha256s(&self, sha256s: &[String]) -> Result<HashMap<String, String>> {
+        self.xet_hashes_by_sha256(sha256s).await
+    }
+
+    async fn register_xet_files(
+        &self,
+        link_to: Option<i64>,
+        files: &[NewXetFile],
+        dedup: &[XetChunkRef],
+    ) -> Result<XetRegistration> {
+        self.xet_register(link_to, files, dedup).await
+    }
+
+    async fn repo_has_xet_file(&self, repo_id: i64, file_hash: &str) -> Result<bool> {
+        self.xet_repo_has_file(repo_id, file_hash).await
+    }
+
+    async fn xet_dedup_lookup(
+        &self,
+        chunk_hash: &str,
+        visible: &XetVisibility,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        self.xet_dedup(chunk_hash, visible, limit).await
+    }
+
+    async fn enqueue_xet_job(&self, oid: &str, due: i64) -> Result<()> {
+        self.xet_enqueue(oid, due).await
+    }
+
+    async fn next_xet_job(&self, now: i64) -> Result<Option<String>> {
+        self.xet_next_job(now).await
+    }
+
+    async fn next_xet_due(&self) -> Result<Option<i64>> {
+        self.xet_next_due().await
+    }
+
+    async fn finish_xet_job(
+        &self,
+        oid: &str,
+        error: Option<&str>,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> Result<XetJobState> {
+        self.xet_finish_job(oid, error, retry_at, now).await
+    }
+
+    async fn xet_job_attempts(&self, oid: &str) -> Result<i64> {
+        self.xet_attempts(oid).await
+    }
+
+    async fn lfs_oids_without_xet(&self, limit: i64) -> Result<Vec<String>> {
+        self.xet_backfill(limit).await
     }
 }
 

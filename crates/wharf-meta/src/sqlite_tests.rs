@@ -5,6 +5,7 @@ use tempfile::TempDir;
 use wharf_core::ErrorKind;
 
 use super::*;
+use crate::{XetJobState, XetSource, XetTerm, XetVisibility};
 
 type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
@@ -1077,5 +1078,367 @@ async fn sessions_expire_and_end() -> TestResult {
         .await?,
         0
     );
+    Ok(())
+}
+
+// --- Xet storage ----------------------------------------------------------------------------------
+
+fn xhash(n: u8) -> String {
+    format!("{:02x}", n).repeat(32)
+}
+
+fn xorb_row(n: u8) -> XetXorb {
+    XetXorb {
+        hash: xhash(n),
+        num_chunks: 2,
+        raw_size: 300,
+        data_size: 216,
+        stored_size: 400,
+        chunk_ends: vec![108, 0, 0, 0, 100, 0, 0, 0, 216, 0, 0, 0, 44, 1, 0, 0],
+        created_at: 1_000,
+    }
+}
+
+fn new_file(n: u8, sha: &str, xorbs: &[u8]) -> NewXetFile {
+    NewXetFile {
+        file_hash: xhash(n),
+        sha256: sha.to_owned(),
+        size: 300 * xorbs.len() as i64,
+        source: XetSource::Xet,
+        terms: xorbs
+            .iter()
+            .map(|x| XetTerm {
+                xorb_hash: xhash(*x),
+                chunk_start: 0,
+                chunk_end: 2,
+                raw_size: 300,
+            })
+            .collect(),
+        created_at: 2_000 + i64::from(n),
+    }
+}
+
+#[tokio::test]
+async fn xet_xorbs_are_recorded_once() -> TestResult {
+    let (_dir, store) = store().await?;
+    let dedup = vec![XetChunkRef {
+        chunk_hash: xhash(0xc0),
+        xorb_hash: xhash(1),
+        chunk_index: 0,
+    }];
+    assert!(store.insert_xet_xorb(&xorb_row(1), &dedup).await?);
+    let mut changed = xorb_row(1);
+    changed.stored_size = 1;
+    assert!(
+        !store.insert_xet_xorb(&changed, &dedup).await?,
+        "idempotent"
+    );
+    assert_eq!(store.xet_xorb(&xhash(1)).await?, Some(xorb_row(1)));
+    assert_eq!(store.xet_xorb(&xhash(2)).await?, None);
+    store.insert_xet_xorb(&xorb_row(2), &[]).await?;
+    let mut got = store
+        .xet_xorbs(&[xhash(2), xhash(9), xhash(1)])
+        .await?
+        .into_iter()
+        .map(|x| x.hash)
+        .collect::<Vec<_>>();
+    got.sort();
+    assert_eq!(got, vec![xhash(1), xhash(2)]);
+    // More hashes than one IN batch.
+    let many: Vec<String> = (0..1200).map(|i| format!("{i:064x}")).collect();
+    assert!(store.xet_xorbs(&many).await?.is_empty());
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM xet_chunks")
+        .fetch_one(&store.pool)
+        .await?;
+    assert_eq!(rows, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn xet_files_register_link_and_stay_idempotent() -> TestResult {
+    let (_dir, store) = store().await?;
+    let a = store
+        .create_repo(repo(RepoType::Model, "alice", "a", true))
+        .await?;
+    let b = store
+        .create_repo(repo(RepoType::Model, "bob", "b", false))
+        .await?;
+    store.insert_xet_xorb(&xorb_row(1), &[]).await?;
+    store.insert_xet_xorb(&xorb_row(2), &[]).await?;
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let file = new_file(10, sha, &[1, 2, 1]);
+
+    let first = store
+        .register_xet_files(Some(a.id), std::slice::from_ref(&file), &[])
+        .await?;
+    assert_eq!(
+        first,
+        XetRegistration {
+            files_added: 1,
+            links_added: 1
+        }
+    );
+    assert_eq!(store.repo_lfs_object(a.id, sha).await?, Some(900));
+    // Registering again changes nothing.
+    let again = store
+        .register_xet_files(Some(a.id), std::slice::from_ref(&file), &[])
+        .await?;
+    assert_eq!(again, XetRegistration::default());
+    // Another repo registering the same file only gains the link.
+    let other = store
+        .register_xet_files(Some(b.id), std::slice::from_ref(&file), &[])
+        .await?;
+    assert_eq!(
+        other,
+        XetRegistration {
+            files_added: 0,
+            links_added: 1
+        }
+    );
+
+    let got = store.xet_file(&xhash(10)).await?.ok_or("file")?;
+    assert_eq!(got.sha256, sha);
+    assert_eq!(got.size, 900);
+    assert_eq!(
+        got.terms
+            .iter()
+            .map(|t| t.xorb_hash.clone())
+            .collect::<Vec<_>>(),
+        vec![xhash(1), xhash(2), xhash(1)],
+        "terms keep their order"
+    );
+    assert_eq!(store.xet_file(&xhash(11)).await?, None);
+
+    assert!(store.repo_has_xet_file(a.id, &xhash(10)).await?);
+    assert!(store.repo_has_xet_file(b.id, &xhash(10)).await?);
+    let c = store
+        .create_repo(repo(RepoType::Model, "carol", "c", false))
+        .await?;
+    assert!(!store.repo_has_xet_file(c.id, &xhash(10)).await?);
+    assert!(!store.repo_has_xet_file(a.id, &xhash(11)).await?);
+
+    // The same file hash with another sha256 is refused, and nothing of that call remains.
+    let sha2 = "a".repeat(64);
+    let lying = NewXetFile {
+        sha256: sha2.clone(),
+        ..file.clone()
+    };
+    let fresh = new_file(12, &"b".repeat(64), &[2]);
+    let e = store
+        .register_xet_files(Some(c.id), &[fresh.clone(), lying], &[])
+        .await
+        .expect_err("lying");
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert_eq!(store.xet_file(&xhash(12)).await?, None, "rolled back");
+    assert_eq!(store.repo_lfs_object(c.id, &"b".repeat(64)).await?, None);
+
+    // A term naming a xorb that is not recorded is refused, nothing is kept.
+    let dangling = new_file(13, &"c".repeat(64), &[1, 7]);
+    let e = store
+        .register_xet_files(Some(c.id), &[dangling], &[])
+        .await
+        .expect_err("dangling");
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert_eq!(store.xet_file(&xhash(13)).await?, None);
+    assert_eq!(store.repo_lfs_object(c.id, &"c".repeat(64)).await?, None);
+
+    // A missing repository.
+    let e = store
+        .register_xet_files(Some(9_999), &[fresh], &[])
+        .await
+        .expect_err("no repo");
+    assert_eq!(e.kind, ErrorKind::RepoNotFound);
+    Ok(())
+}
+
+#[tokio::test]
+async fn xet_hashes_by_sha256_pick_the_oldest_file() -> TestResult {
+    let (_dir, store) = store().await?;
+    let a = store
+        .create_repo(repo(RepoType::Model, "alice", "a", false))
+        .await?;
+    store.insert_xet_xorb(&xorb_row(1), &[]).await?;
+    let sha = "d".repeat(64);
+    // Two files (different chunkings) of the same content; 21 is older than 20.
+    let mut newer = new_file(20, &sha, &[1]);
+    newer.created_at = 5_000;
+    let mut older = new_file(21, &sha, &[1]);
+    older.created_at = 4_000;
+    let other = new_file(22, &"e".repeat(64), &[1]);
+    store
+        .register_xet_files(Some(a.id), &[newer, older, other], &[])
+        .await?;
+    let got = store
+        .xet_hashes_for_sha256s(&[sha.clone(), "e".repeat(64), "f".repeat(64)])
+        .await?;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got.get(&sha), Some(&xhash(21)));
+    assert_eq!(got.get(&"e".repeat(64)), Some(&xhash(22)));
+    assert!(store.xet_hashes_for_sha256s(&[]).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_a_repo_drops_its_xet_links_only() -> TestResult {
+    let (_dir, store) = store().await?;
+    let a = store
+        .create_repo(repo(RepoType::Model, "alice", "a", false))
+        .await?;
+    store.insert_xet_xorb(&xorb_row(1), &[]).await?;
+    let sha = "d".repeat(64);
+    store
+        .register_xet_files(Some(a.id), &[new_file(30, &sha, &[1])], &[])
+        .await?;
+    store.delete_repo(a.id).await?;
+    assert!(!store.repo_has_xet_file(a.id, &xhash(30)).await?);
+    assert!(store.xet_file(&xhash(30)).await?.is_some(), "GC's job");
+    Ok(())
+}
+
+#[tokio::test]
+async fn xet_dedup_lookup_follows_visibility() -> TestResult {
+    let (_dir, store) = store().await?;
+    store
+        .create_account(account("acme", AccountKind::Org))
+        .await?;
+    let private = store
+        .create_repo(repo(RepoType::Model, "alice", "p", true))
+        .await?;
+    let org = store
+        .create_repo(repo(RepoType::Model, "acme", "o", true))
+        .await?;
+    let chunk = xhash(0xcc);
+    let idx = |x: u8| XetChunkRef {
+        chunk_hash: chunk.clone(),
+        xorb_hash: xhash(x),
+        chunk_index: 0,
+    };
+    // Xorb 1 is used by a file of alice's private repo, xorb 2 by one of acme's, xorb 3 by no
+    // file at all (uploaded, shard never came).
+    store.insert_xet_xorb(&xorb_row(1), &[idx(1)]).await?;
+    store.insert_xet_xorb(&xorb_row(2), &[idx(2)]).await?;
+    store.insert_xet_xorb(&xorb_row(3), &[idx(3)]).await?;
+    store
+        .register_xet_files(
+            Some(private.id),
+            &[new_file(40, &"a".repeat(64), &[1])],
+            &[],
+        )
+        .await?;
+    store
+        .register_xet_files(Some(org.id), &[new_file(41, &"b".repeat(64), &[2])], &[])
+        .await?;
+
+    let vis = |namespaces: &[&str], see_all: bool| XetVisibility {
+        namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+        see_all,
+    };
+    let look = |v: XetVisibility| {
+        let store = &store;
+        let chunk = chunk.clone();
+        async move { store.xet_dedup_lookup(&chunk, &v, 10).await }
+    };
+    assert!(
+        look(vis(&[], false)).await?.is_empty(),
+        "anonymous sees none"
+    );
+    assert!(
+        look(vis(&["bob"], false)).await?.is_empty(),
+        "bob sees none"
+    );
+    assert_eq!(look(vis(&["ALICE"], false)).await?, vec![xhash(1)]);
+    assert_eq!(
+        look(vis(&["alice", "acme"], false)).await?,
+        vec![xhash(1), xhash(2)]
+    );
+    assert_eq!(
+        look(vis(&[], true)).await?,
+        vec![xhash(1), xhash(2)],
+        "admin"
+    );
+    assert!(
+        store
+            .xet_dedup_lookup(&xhash(0xdd), &vis(&[], true), 10)
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .xet_dedup_lookup(&chunk, &vis(&[], true), 1)
+            .await?
+            .len(),
+        1
+    );
+    // Visibility is evaluated at query time: a repo made public becomes visible to all.
+    store.set_private(private.id, false).await?;
+    assert_eq!(look(vis(&["bob"], false)).await?, vec![xhash(1)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn xet_jobs_queue_retry_and_backfill() -> TestResult {
+    let (_dir, store) = store().await?;
+    let a = store
+        .create_repo(repo(RepoType::Model, "alice", "a", false))
+        .await?;
+    let (o1, o2, o3) = ("1".repeat(64), "2".repeat(64), "3".repeat(64));
+    for o in [&o1, &o2, &o3] {
+        store.link_lfs_object(a.id, o, 10).await?;
+    }
+    assert_eq!(
+        store.lfs_oids_without_xet(10).await?,
+        vec![o1.clone(), o2.clone(), o3.clone()]
+    );
+
+    store.enqueue_xet_job(&o2, 100).await?;
+    store.enqueue_xet_job(&o1, 200).await?;
+    store.enqueue_xet_job(&o2, 50).await?; // never brought forward
+    assert_eq!(store.lfs_oids_without_xet(10).await?, vec![o3.clone()]);
+    assert_eq!(store.next_xet_job(99).await?, None, "nothing due yet");
+    assert_eq!(store.next_xet_due().await?, Some(100));
+    assert_eq!(
+        store.next_xet_job(1_000).await?,
+        Some(o2.clone()),
+        "oldest first"
+    );
+    // Queuing a queued job again postpones it (the object was just touched again).
+    store.enqueue_xet_job(&o2, 300).await?;
+    assert_eq!(store.next_xet_job(250).await?, Some(o1.clone()));
+    store.enqueue_xet_job(&o2, 100).await?;
+
+    // A failure with a retry time: queued again, not before then.
+    let st = store
+        .finish_xet_job(&o2, Some("boom"), Some(5_000), 1_000)
+        .await?;
+    assert_eq!(st, XetJobState::Queued);
+    assert_eq!(store.xet_job_attempts(&o2).await?, 1);
+    assert_eq!(store.next_xet_job(1_000).await?, Some(o1.clone()));
+    assert_eq!(
+        store.finish_xet_job(&o1, None, None, 1_000).await?,
+        XetJobState::Done
+    );
+    assert_eq!(store.next_xet_job(1_000).await?, None);
+    assert_eq!(store.next_xet_job(5_000).await?, Some(o2.clone()));
+    // Without a retry time the job fails for good.
+    assert_eq!(
+        store.finish_xet_job(&o2, Some("boom"), None, 6_000).await?,
+        XetJobState::Failed
+    );
+    assert_eq!(store.xet_job_attempts(&o2).await?, 2);
+    assert_eq!(store.next_xet_job(i64::MAX).await?, None);
+    // Done and failed jobs are never queued again by enqueue or backfill.
+    store.enqueue_xet_job(&o1, 7_000).await?;
+    assert_eq!(store.next_xet_job(i64::MAX).await?, None);
+    assert_eq!(store.lfs_oids_without_xet(10).await?, vec![o3.clone()]);
+    assert_eq!(store.xet_job_attempts(&o3).await?, 0);
+
+    // An object that got a Xet file some other way needs no backfill.
+    store.insert_xet_xorb(&xorb_row(1), &[]).await?;
+    let reg = store
+        .register_xet_files(None, &[new_file(50, &o3, &[1])], &[])
+        .await?;
+    assert_eq!(reg.links_added, 0, "a conversion links nothing");
+    assert_eq!(reg.files_added, 1);
+    assert!(store.lfs_oids_without_xet(10).await?.is_empty());
     Ok(())
 }

@@ -145,3 +145,104 @@ pub struct NewSession {
     pub created_at: i64,
     pub expires_at: i64,
 }
+
+// --- Xet storage ------------------------------------------------------------------------------
+
+/// A xorb Wharf verified and stored (hashes are Xet hash strings, 64 lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XetXorb {
+    pub hash: String,
+    pub num_chunks: i64,
+    /// Sum of the uncompressed chunk sizes.
+    pub raw_size: i64,
+    /// Bytes of the chunk stream; the stored footer starts here and fetches stay below it.
+    pub data_size: i64,
+    /// Bytes in the blob store, footer included.
+    pub stored_size: i64,
+    /// `num_chunks` × (u32 LE physical end, u32 LE raw end): the chunk table's database form.
+    pub chunk_ends: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// One term of a Xet file: chunks `[chunk_start, chunk_end)` of a xorb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XetTerm {
+    pub xorb_hash: String,
+    pub chunk_start: i64,
+    pub chunk_end: i64,
+    /// Uncompressed bytes of those chunks.
+    pub raw_size: i64,
+}
+
+/// Where a registered Xet file came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XetSource {
+    /// An uploaded, verified shard.
+    Xet,
+    /// Wharf's own conversion of an LFS object.
+    Lfs,
+}
+
+impl XetSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XetSource::Xet => "xet",
+            XetSource::Lfs => "lfs",
+        }
+    }
+}
+
+/// A registered Xet file and its terms, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XetFile {
+    pub file_hash: String,
+    /// The LFS oid, recomputed by Wharf from the reconstructed bytes.
+    pub sha256: String,
+    pub size: i64,
+    pub terms: Vec<XetTerm>,
+    pub created_at: i64,
+}
+
+/// A file to register (see [`crate::MetaStore::register_xet_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewXetFile {
+    pub file_hash: String,
+    pub sha256: String,
+    pub size: i64,
+    pub source: XetSource,
+    pub terms: Vec<XetTerm>,
+    pub created_at: i64,
+}
+
+/// One row of the global dedup index: this chunk is chunk `chunk_index` of that xorb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XetChunkRef {
+    pub chunk_hash: String,
+    pub xorb_hash: String,
+    pub chunk_index: i64,
+}
+
+/// What a registration changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XetRegistration {
+    /// Files that were not registered before.
+    pub files_added: u64,
+    /// (repository, sha256) ownership links that did not exist before.
+    pub links_added: u64,
+}
+
+/// Whose repositories' Xet data a dedup lookup may reveal: public repositories always, private
+/// ones in these namespaces (the caller's own name and organizations), or all with `see_all`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XetVisibility {
+    pub namespaces: Vec<String>,
+    pub see_all: bool,
+}
+
+/// Where a conversion job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XetJobState {
+    Queued,
+    Done,
+    Failed,
+}

@@ -15,7 +15,7 @@ use crate::error::{Result, XetError};
 use crate::hash::XetHash;
 use crate::limits::{MAX_XORB_CHUNKS, MAX_XORB_RAW_BYTES};
 use crate::shard::Term;
-use crate::xorb::{IngestedXorb, encode_chunk, ingest};
+use crate::xorb::{IngestedXorb, encode_chunk, verify_upload};
 
 /// Target (average) chunk size.
 pub const TARGET_CHUNK: usize = 64 * 1024;
@@ -166,15 +166,27 @@ impl XorbBuilder {
         Ok(())
     }
 
-    /// Seals the xorb and runs it through [`ingest`] as a self-check (decompression, chunk
+    /// Seals the xorb and runs it through [`verify_upload`] (the checks of [`crate::xorb::ingest`]) as a self-check (decompression, chunk
     /// hashes, xorb hash). Returns the xorb and the file's term for it.
     fn seal(&mut self) -> Result<Option<(IngestedXorb, Term)>> {
         if self.pairs.is_empty() {
             return Ok(None);
         }
         let hash = XetHash::from_merkle(xorb_hash(&self.pairs));
-        let x = ingest(&self.body, &hash)
+        let v = verify_upload(&self.body, &hash)
             .map_err(|e| XetError::Internal(format!("packed xorb failed its self-check: {e}")))?;
+        // The stored form is the body itself plus the footer: no second copy of up to 64 MiB.
+        let mut stored = std::mem::take(&mut self.body);
+        stored.truncate(v.data_size as usize);
+        stored.extend_from_slice(&v.footer);
+        let x = IngestedXorb {
+            hash: v.hash,
+            stored,
+            data_size: v.data_size,
+            raw_size: v.raw_size,
+            table: v.table,
+            chunk_hashes: v.chunk_hashes,
+        };
         let term = Term {
             xorb: hash,
             start: 0,

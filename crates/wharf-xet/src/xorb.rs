@@ -422,6 +422,46 @@ pub fn encode_chunk(raw: &[u8], out: &mut Vec<u8>) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Ingest
 
+/// An uploaded xorb after [`verify_upload`]: verified, with the footer Wharf stores after the
+/// body's first `data_size` bytes. Lets a server store the body it already holds plus the footer
+/// without copying the body into a second buffer (what [`ingest`] does).
+#[derive(Debug, Clone)]
+pub struct VerifiedXorb {
+    pub hash: XetHash,
+    /// Bytes of the chunk stream at the start of the body; anything after them (a client's own
+    /// footer) is not stored.
+    pub data_size: u32,
+    /// Total uncompressed bytes.
+    pub raw_size: u64,
+    pub table: ChunkTable,
+    /// Raw chunk hashes, recomputed from the decompressed data.
+    pub chunk_hashes: Vec<MerkleHash>,
+    /// `XorbObjectInfoV1` footer + its `u32` length: stored right after the chunk stream.
+    pub footer: Vec<u8>,
+}
+
+impl VerifiedXorb {
+    /// The metadata view used by verification, planning and dedup.
+    pub fn to_chunks(&self) -> XorbChunks {
+        XorbChunks {
+            hash: self.hash,
+            chunk_hashes: self.chunk_hashes.clone(),
+            table: self.table.clone(),
+            stored_size: self.stored_size(),
+        }
+    }
+
+    /// Bytes of the stored form (chunk stream + footer).
+    pub fn stored_size(&self) -> u64 {
+        u64::from(self.data_size) + self.footer.len() as u64
+    }
+
+    /// Number of chunks.
+    pub fn num_chunks(&self) -> usize {
+        self.chunk_hashes.len()
+    }
+}
+
 /// Verifies an uploaded xorb and builds its stored form.
 ///
 /// Bounded: the body is at most [`MAX_XORB_UPLOAD_BYTES`], every chunk decompresses into a
@@ -429,6 +469,24 @@ pub fn encode_chunk(raw: &[u8], out: &mut Vec<u8>) -> Result<()> {
 /// [`MAX_XORB_RAW_BYTES`] raw bytes. A trailing footer (recognised by its `XETBLOB` ident) is
 /// tolerated and discarded: Wharf writes its own. Errors are `BadRequest`s.
 pub fn ingest(body: &[u8], expected: &XetHash) -> Result<IngestedXorb> {
+    let v = verify_upload(body, expected)?;
+    let data = &body[..v.data_size as usize];
+    let mut stored = Vec::with_capacity(data.len() + v.footer.len());
+    stored.extend_from_slice(data);
+    stored.extend_from_slice(&v.footer);
+    Ok(IngestedXorb {
+        hash: v.hash,
+        stored,
+        data_size: v.data_size,
+        raw_size: v.raw_size,
+        table: v.table,
+        chunk_hashes: v.chunk_hashes,
+    })
+}
+
+/// [`ingest`] without building the stored form: the same checks and limits, and the footer to
+/// store after `body[..data_size]`.
+pub fn verify_upload(body: &[u8], expected: &XetHash) -> Result<VerifiedXorb> {
     if body.is_empty() {
         return Err(XetError::bad_xorb("empty body"));
     }
@@ -497,20 +555,20 @@ pub fn ingest(body: &[u8], expected: &XetHash) -> Result<IngestedXorb> {
     let data_size = pos;
     let table =
         ChunkTable::new(ends).map_err(|_| XetError::bad_xorb("inconsistent chunk table"))?;
-    let stored = build_stored(&body[..data_size], &computed, &hashes, &table)?;
-    Ok(IngestedXorb {
+    let footer = build_footer(&computed, &hashes, &table)?;
+    Ok(VerifiedXorb {
         hash: computed,
-        stored,
         data_size: data_size as u32,
         raw_size: raw_total as u64,
         table,
         chunk_hashes: hashes,
+        footer,
     })
 }
 
-/// Chunk bytes + `XorbObjectInfoV1` footer + its `u32` length.
-fn build_stored(
-    data: &[u8],
+/// The `XorbObjectInfoV1` footer + its `u32` length (it does not depend on the chunk bytes
+/// before it, only on the table and hashes).
+fn build_footer(
     hash: &XetHash,
     chunk_hashes: &[MerkleHash],
     table: &ChunkTable,
@@ -523,11 +581,10 @@ fn build_stored(
     info.unpacked_chunk_offsets = table.ends().iter().map(|e| e.1).collect();
     info.fill_in_boundary_offsets();
 
-    let mut stored = Vec::with_capacity(data.len() + info.serialized_length() + 4);
-    stored.extend_from_slice(data);
-    XorbObject::serialize_given_info(&mut stored, info)
+    let mut footer = Vec::with_capacity(info.serialized_length() + 4);
+    XorbObject::serialize_given_info(&mut footer, info)
         .map_err(|e| XetError::Internal(format!("cannot write xorb footer: {e}")))?;
-    Ok(stored)
+    Ok(footer)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,6 +826,21 @@ mod tests {
         // Decoding the stream gives back the chunks.
         let all = decode_chunks(&body).expect("decode");
         assert_eq!(all, chunks.concat());
+    }
+
+    #[test]
+    fn verify_upload_gives_the_footer_ingest_stores() {
+        let (body, hash) = body_of(&sample_chunks());
+        let x = ingest(&body, &hash).expect("ingest");
+        let v = verify_upload(&body, &hash).expect("verify");
+        assert_eq!(v.data_size, x.data_size);
+        assert_eq!(v.footer, x.stored[x.data_size as usize..]);
+        assert_eq!(v.to_chunks(), x.to_chunks());
+        assert_eq!(v.num_chunks(), x.num_chunks());
+        assert_eq!(
+            verify_upload(&body, &XetHash::default()).err(),
+            Some(XetError::XorbHashMismatch)
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The command-line contract (scripts and acceptance checks depend on these exact forms):
 //!
 //! ```text
-//! wharf [--data DIR] serve [--listen HOST:PORT] [--public-url URL]
+//! wharf [--data DIR] serve [--listen HOST:PORT] [--public-url URL] [--xet-convert-delay SECS]
 //! wharf [--data DIR] user add NAME --email EMAIL [--fullname F] [--password P] [--admin]
 //! wharf [--data DIR] token add NAME [--role read|write] [--label L] [--value hf_...]
 //! wharf [--data DIR] token revoke TOKEN
@@ -44,6 +44,9 @@ pub enum Command {
         /// Public base URL used in URLs the API returns (default: from the request's Host).
         #[arg(long, env = "WHARF_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Seconds an LFS object must stay untouched before it is converted to Xet storage.
+        #[arg(long, env = "WHARF_XET_CONVERT_DELAY", default_value_t = 60)]
+        xet_convert_delay: u64,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -142,8 +145,13 @@ async fn open_hub(data: &std::path::Path) -> Result<Hub> {
 
 pub async fn execute(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { listen, public_url } => {
-            crate::serve::run_server(&cli.data, &listen, public_url).await
+        Command::Serve {
+            listen,
+            public_url,
+            xet_convert_delay,
+        } => {
+            let delay = std::time::Duration::from_secs(xet_convert_delay);
+            crate::serve::run_server(&cli.data, &listen, public_url, delay).await
         }
         Command::User(UserCommand::Add {
             name,

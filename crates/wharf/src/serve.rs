@@ -16,7 +16,12 @@ fn init_tracing() {
         .try_init();
 }
 
-pub async fn run_server(data: &Path, listen: &str, public_url: Option<String>) -> Result<()> {
+pub async fn run_server(
+    data: &Path,
+    listen: &str,
+    public_url: Option<String>,
+    xet_convert_delay: std::time::Duration,
+) -> Result<()> {
     init_tracing();
     let first_start = !data.join("wharf.db").exists();
     let hub = Hub::open(&HubConfig {
@@ -34,10 +39,10 @@ pub async fn run_server(data: &Path, listen: &str, public_url: Option<String>) -
         eprintln!("  wharf --data {d} token add NAME --role write");
         eprintln!("then: HF_ENDPOINT=http://{listen} hf auth login --token <token>");
     }
-    let state = AppState {
-        hub: Arc::new(hub),
-        public_url,
-    };
+    let hub = Arc::new(hub);
+    // Converts LFS objects into Xet storage in the background (one at a time).
+    hub.start_xet_worker(xet_convert_delay);
+    let state = AppState { hub, public_url };
     serve(listener, state, shutdown_signal()).await
 }
 

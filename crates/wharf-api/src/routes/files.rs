@@ -78,7 +78,7 @@ async fn tree(
     let body: Vec<Value> = result
         .entries
         .iter()
-        .map(|e| tree_entry(e, &result.last_commits, expand))
+        .map(|e| tree_entry(e, &result.last_commits, &result.xet_hashes, expand))
         .collect();
     let mut response = Json(body).into_response();
     if result.has_more {
@@ -150,7 +150,7 @@ pub async fn paths_info(
         result
             .entries
             .iter()
-            .map(|e| tree_entry(e, &result.last_commits, expand))
+            .map(|e| tree_entry(e, &result.last_commits, &result.xet_hashes, expand))
             .collect(),
     ))
 }

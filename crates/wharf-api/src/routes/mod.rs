@@ -8,6 +8,7 @@ pub mod listing;
 pub mod refs;
 pub mod repo_paths;
 pub mod repos;
+pub mod xet;
 
 use crate::error::{ApiError, ApiResult};
 use wharf_core::{Error, RepoType};

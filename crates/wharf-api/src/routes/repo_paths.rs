@@ -217,6 +217,18 @@ async fn resolve(
         extra.insert("x-linked-etag", header(&format!("\"{}\"", p.oid)));
         extra.insert("x-linked-size", HeaderValue::from(p.size));
     }
+    if let Some(xet_hash) = &content.xet_hash {
+        // Xet clients download through the CAS with a read token for this exact commit.
+        let base = base_url(req.headers(), s);
+        let token_url = format!(
+            "{base}/api/{}/{}/{}/xet-read-token/{commit}",
+            addr.repo_type.plural(),
+            addr.namespace,
+            addr.name
+        );
+        extra.insert("x-xet-hash", header(xet_hash));
+        extra.insert("link", header(&format!("<{token_url}>; rel=\"xet-auth\"")));
+    }
     let filename = content.path.rsplit('/').next().unwrap_or(&content.path);
     let encoded =
         percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
