@@ -154,7 +154,8 @@ BASE=http://127.0.0.1:$PORT
 AUTH="Authorization: Bearer $TOKEN"
 
 start_wharf() { # $1: log suffix
-    WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >"$TMP/wharf-$1.log" 2>&1 &
+    # Background LFS-to-Xet conversion would compete with the timed transfers.
+    WHARF_XET_CONVERT_DELAY=86400 WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >"$TMP/wharf-$1.log" 2>&1 &
     WHARF_PID=$!
     local i
     for ((i = 0; i < 200; i++)); do
