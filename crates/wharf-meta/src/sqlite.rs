@@ -172,6 +172,16 @@ fn parse_role(s: &str) -> Result<Role> {
     Role::parse(s).ok_or_else(|| Error::internal(format!("unknown role in database: {s:?}")))
 }
 
+/// Rows of `account_cols!()` plus `member_role`, as (account, role) pairs.
+fn accounts_with_roles(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<(Account, Role)>> {
+    rows.iter()
+        .map(|row| {
+            let role: String = row.try_get("member_role").db()?;
+            Ok((account_from_row(row)?, parse_role(&role)?))
+        })
+        .collect()
+}
+
 fn account_from_row(row: &SqliteRow) -> Result<Account> {
     let kind: String = row.try_get("kind").db()?;
     Ok(Account {
@@ -373,12 +383,7 @@ impl MetaStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .db()?;
-        rows.iter()
-            .map(|row| {
-                let role: String = row.try_get("member_role").db()?;
-                Ok((account_from_row(row)?, parse_role(&role)?))
-            })
-            .collect()
+        accounts_with_roles(&rows)
     }
 
     async fn create_token(&self, new: NewToken) -> Result<Token> {
@@ -772,12 +777,7 @@ impl MetaStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .db()?;
-        rows.iter()
-            .map(|row| {
-                let role: String = row.try_get("member_role").db()?;
-                Ok((account_from_row(row)?, parse_role(&role)?))
-            })
-            .collect()
+        accounts_with_roles(&rows)
     }
 
     async fn tokens_of_user(&self, user_id: i64) -> Result<Vec<Token>> {
