@@ -69,6 +69,7 @@ fn valid_imported_token(value: &str) -> bool {
 impl Hub {
     pub async fn add_user(&self, new: NewUser) -> Result<Account> {
         validate_namespace(&new.name)?;
+        crate::sessions::check_not_reserved(&new.name)?;
         let password_hash = match new.password {
             Some(p) => Some(crate::blocking(move || hash_password(&p)).await?),
             None => None,
@@ -93,6 +94,7 @@ impl Hub {
         fullname: Option<String>,
     ) -> Result<Account> {
         validate_namespace(name)?;
+        crate::sessions::check_not_reserved(name)?;
         let owner = self.user_by_name(owner).await?;
         let org = self
             .meta

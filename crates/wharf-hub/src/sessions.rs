@@ -63,7 +63,7 @@ fn is_session_shaped(value: &str) -> bool {
 }
 
 /// Refuses names the web interface needs for itself (case-insensitively).
-fn check_not_reserved(name: &str) -> Result<()> {
+pub(crate) fn check_not_reserved(name: &str) -> Result<()> {
     if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name)) {
         return Err(Error::bad_request(format!("The name '{name}' is reserved")));
     }
@@ -399,6 +399,27 @@ mod tests {
                         .await
                 ),
                 ErrorKind::BadRequest,
+                "{reserved}"
+            );
+            // The command line refuses them too, for users and organizations.
+            let user = crate::NewUser {
+                name: reserved.into(),
+                email: "r@example.com".into(),
+                fullname: None,
+                password: None,
+                admin: false,
+            };
+            assert_eq!(
+                hub.add_user(user).await.map(|_| ()).map_err(|e| e.kind),
+                Err(ErrorKind::BadRequest),
+                "{reserved}"
+            );
+            assert_eq!(
+                hub.add_org(reserved, "alice", None)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.kind),
+                Err(ErrorKind::BadRequest),
                 "{reserved}"
             );
         }
