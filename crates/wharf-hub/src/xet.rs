@@ -238,12 +238,29 @@ impl Hub {
         let body = collect_body(body, declared, MAX_XORB_UPLOAD_BYTES).await?;
         let checked = body.clone();
         let verified = blocking(move || Ok(xorb::verify_upload(&checked, &expected)?)).await?;
-        let key = verified.hash.to_string();
+        let chunks = verified.to_chunks();
+        let parts = vec![
+            body.slice(..verified.data_size as usize),
+            Bytes::from(verified.footer),
+        ];
+        self.record_xorb(chunks, verified.raw_size, verified.data_size, parts)
+            .await
+    }
+
+    /// Records a verified xorb, once: its bytes in the blob store, then its row and the chunks
+    /// it offers for dedup. Shared by client uploads and the LFS-to-Xet conversion.
+    pub(crate) async fn record_xorb(
+        &self,
+        chunks: XorbChunks,
+        raw_size: u64,
+        data_size: u32,
+        parts: Vec<Bytes>,
+    ) -> Result<()> {
+        let key = chunks.hash.to_string();
         if self.meta.xet_xorb(&key).await?.is_some() {
             return Ok(());
         }
-        let dedup: Vec<XetChunkRef> = verified
-            .to_chunks()
+        let dedup: Vec<XetChunkRef> = chunks
             .dedup_eligible()
             .into_iter()
             .map(|(index, chunk)| XetChunkRef {
@@ -254,17 +271,13 @@ impl Hub {
             .collect();
         let row = XetXorb {
             hash: key.clone(),
-            num_chunks: verified.num_chunks() as i64,
-            raw_size: verified.raw_size as i64,
-            data_size: i64::from(verified.data_size),
-            stored_size: verified.stored_size() as i64,
-            chunk_ends: verified.table.to_blob(),
+            num_chunks: chunks.num_chunks() as i64,
+            raw_size: raw_size as i64,
+            data_size: i64::from(data_size),
+            stored_size: chunks.stored_size as i64,
+            chunk_ends: chunks.table.to_blob(),
             created_at: now_ms(),
         };
-        let parts = vec![
-            body.slice(..verified.data_size as usize),
-            Bytes::from(verified.footer),
-        ];
         self.blobs.put_checked(Space::Xorb, &key, parts).await?;
         self.meta.insert_xet_xorb(&row, &dedup).await?;
         Ok(())

@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use wharf_blob::Space;
 use wharf_core::{Error, Result, time::now_ms};
-use wharf_meta::{NewXetFile, XetChunkRef, XetJobState, XetSource, XetTerm, XetXorb};
+use wharf_meta::{NewXetFile, XetChunkRef, XetJobState, XetSource, XetTerm};
 use wharf_xet::XetHash;
 use wharf_xet::chunker::FilePacker;
 use wharf_xet::xorb::IngestedXorb;
@@ -223,34 +222,9 @@ impl Hub {
         {
             *first_chunk = Some((x.hash, XetHash::from_merkle(*h)));
         }
-        let key = x.hash.to_string();
-        if self.meta.xet_xorb(&key).await?.is_some() {
-            return Ok(());
-        }
-        let dedup: Vec<XetChunkRef> = x
-            .to_chunks()
-            .dedup_eligible()
-            .into_iter()
-            .map(|(index, chunk)| XetChunkRef {
-                chunk_hash: chunk.to_string(),
-                xorb_hash: key.clone(),
-                chunk_index: i64::from(index),
-            })
-            .collect();
-        let row = XetXorb {
-            hash: key.clone(),
-            num_chunks: x.num_chunks() as i64,
-            raw_size: x.raw_size as i64,
-            data_size: i64::from(x.data_size),
-            stored_size: x.stored.len() as i64,
-            chunk_ends: x.table.to_blob(),
-            created_at: now_ms(),
-        };
-        self.blobs
-            .put_checked(Space::Xorb, &key, vec![Bytes::from(x.stored)])
-            .await?;
-        self.meta.insert_xet_xorb(&row, &dedup).await?;
-        Ok(())
+        let chunks = x.to_chunks();
+        self.record_xorb(chunks, x.raw_size, x.data_size, vec![Bytes::from(x.stored)])
+            .await
     }
 }
 
