@@ -1,0 +1,117 @@
+//! The tokenizer of a snapshot, configured once at load (truncation, no padding: batches are padded
+//! by us after sorting by length).
+
+use std::path::Path;
+
+use serde_json::Value;
+use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::config::read_json_opt;
+use crate::encoder::Batch;
+use crate::error::{InferenceError, Result};
+
+/// One encoder input: a text or a text pair (NLI, question answering).
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    Single(String),
+    Pair(String, String),
+}
+
+pub(crate) struct TextTokenizer {
+    pub tk: Tokenizer,
+    /// The mask token and its id, when the model has one.
+    pub mask: Option<(String, u32)>,
+    pub pad_id: u32,
+}
+
+impl TextTokenizer {
+    /// Loads tokenizer.json; `max_len` caps inputs (None leaves the file's own truncation).
+    pub fn load(dir: &Path, max_len: Option<usize>, pad_id: u32) -> Result<TextTokenizer> {
+        let mut tk = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| InferenceError::Load(format!("tokenizer.json: {e}")))?;
+        let tok_cfg = read_json_opt(dir, "tokenizer_config.json")?;
+        let specials = read_json_opt(dir, "special_tokens_map.json")?;
+        tk.with_padding(None);
+        if let Some(max_len) = max_len {
+            let max_len = model_max_length(tok_cfg.as_ref()).map_or(max_len, |m| m.min(max_len));
+            let params = TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length: max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            };
+            tk.with_truncation(Some(params))
+                .map_err(|e| InferenceError::Load(format!("tokenizer truncation: {e}")))?;
+        }
+        let mask = mask_token(&tk, tok_cfg.as_ref(), specials.as_ref());
+        Ok(TextTokenizer { tk, mask, pad_id })
+    }
+
+    /// Encodes items with character offsets (the Hub reports character positions).
+    pub fn encode(&self, items: &[Item]) -> Result<Vec<Encoding>> {
+        let inputs: Vec<tokenizers::EncodeInput> = items
+            .iter()
+            .map(|it| match it {
+                Item::Single(s) => s.as_str().into(),
+                Item::Pair(a, b) => (a.as_str(), b.as_str()).into(),
+            })
+            .collect();
+        self.tk
+            .encode_batch_char_offsets(inputs, true)
+            .map_err(|e| InferenceError::Internal(format!("tokenizer: {e}")))
+    }
+
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        self.tk
+            .decode(ids, skip_special)
+            .map_err(|e| InferenceError::Internal(format!("decode: {e}")))
+    }
+}
+
+/// Pads encodings (right side) into one batch.
+pub(crate) fn pad_batch(encs: &[&Encoding], pad_id: u32) -> Batch {
+    let cols = encs.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+    let rows = encs.len();
+    let mut b = Batch {
+        ids: vec![pad_id; rows * cols],
+        type_ids: vec![0; rows * cols],
+        mask: vec![0; rows * cols],
+        rows,
+        cols,
+    };
+    for (r, e) in encs.iter().enumerate() {
+        let start = r * cols;
+        let n = e.len();
+        b.ids[start..start + n].copy_from_slice(e.get_ids());
+        b.type_ids[start..start + n].copy_from_slice(e.get_type_ids());
+        b.mask[start..start + n].fill(1);
+    }
+    b
+}
+
+fn model_max_length(tok_cfg: Option<&Value>) -> Option<usize> {
+    let v = tok_cfg?.get("model_max_length")?.as_f64()?;
+    // Tokenizers without a limit store 1e30 here.
+    (1.0..1e7).contains(&v).then_some(v as usize)
+}
+
+fn special_name(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
+fn mask_token(
+    tk: &Tokenizer,
+    tok_cfg: Option<&Value>,
+    specials: Option<&Value>,
+) -> Option<(String, u32)> {
+    let named = special_name(tok_cfg.and_then(|c| c.get("mask_token")))
+        .or_else(|| special_name(specials.and_then(|c| c.get("mask_token"))));
+    named
+        .into_iter()
+        .chain(["[MASK]".to_string(), "<mask>".to_string()])
+        .find_map(|name| tk.token_to_id(&name).map(|id| (name, id)))
+}
