@@ -52,6 +52,11 @@ class Browser:
         return r
 
 
+def without_spans(html):
+    """The HTML with the highlighter's spans taken out (they split tokens apart)."""
+    return re.sub(r'<span class="[^"]*">|</span>', "", html)
+
+
 def card_section(html):
     start = html.index('id="model-card"')
     return html[start:html.index("</article>", start)]
@@ -263,7 +268,8 @@ def test_card_html_is_inert(hub, carol, model):
     assert not re.search(r"<[^>]+\son[a-z]+\s*=", preview)
     # The blob view shows the text, escaped.
     blob = carol.get(f"/{model}/blob/main/README.md").text
-    assert "&lt;script&gt;" in blob or "&#60;script&#62;" in blob
+    assert "&lt;script&gt;" in without_spans(blob) or "&#60;script&#62;" in blob
+    assert "<script>alert" not in blob
 
 
 def test_post_without_csrf_token_is_refused(hub, carol):
@@ -369,3 +375,60 @@ def test_lfs_and_safetensors_files(hub, carol, model):
 
     card = carol.get(f"/{model}").text
     assert "6 params" in card and "F32" in card
+
+
+HIGHLIGHTED_PY = (
+    '"""Docstring with <b>markup</b>."""\n'
+    "import os\n\n"
+    "def greet(name: str) -> str:\n"
+    "    # a comment\n"
+    "    return f'<script>alert({name})</script>'\n"
+)
+
+
+def test_code_is_highlighted_and_escaped(hub, carol):
+    name = unique("hl")
+    assert carol.submit("/new", data={"owner": carol.name, "name": name, "visibility": "public"}).status_code == 303
+    repo = f"{carol.name}/{name}"
+    card = "# Highlight\n\n```python\nx = '<script>alert(1)</script>'  # note\n```\n\n```nolang\n<i>plain</i>\n```\n"
+    token = carol.csrf(f"/{repo}/upload/main")
+    files = [
+        ("files", ("src/greet.py", HIGHLIGHTED_PY.encode(), "text/x-python")),
+        ("files", ("README.md", card.encode(), "text/markdown")),
+        ("files", ("notes.txt", b"<script>alert(2)</script>\n", "text/plain")),
+    ]
+    r = carol.post(f"/{repo}/upload/main", data={"_csrf": token, "summary": "code"}, files=files)
+    assert r.status_code == 303, (r.status_code, r.text[:500])
+
+    blob = carol.get(f"/{repo}/blob/main/src/greet.py").text
+    assert 'data-language="Python"' in blob
+    assert '<span class="hl-' in blob and "hl-comment" in blob and "hl-string" in blob
+    assert "<script>alert" not in blob and "<b>markup" not in blob
+    assert "&lt;script&gt;alert(" in without_spans(blob)
+    assert 'id="L6"' in blob and 'id="L7"' not in blob
+    assert "style=" not in blob.split('data-testid="code"')[1]
+    # Cached for the next view: the same page.
+    assert carol.get(f"/{repo}/blob/main/src/greet.py").text.count("hl-string") == blob.count("hl-string")
+
+    plain = carol.get(f"/{repo}/blob/main/notes.txt").text
+    assert "data-language" not in plain and "hl-" not in plain.split('data-testid="code"')[1]
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in plain
+
+    section = card_section(carol.get(f"/{repo}").text)
+    assert '<code class="language-python"><span class="hl-' in section
+    assert "<script" not in section.lower() and "&lt;script&gt;" in without_spans(section)
+    assert '<code class="language-nolang">&lt;i&gt;plain&lt;/i&gt;' in section
+    assert "style=" not in section
+
+    css = carol.get("/-/static/wharf.css")
+    assert css.status_code == 200 and ".hl-comment" in css.text and ".hl-string" in css.text
+
+
+def test_wrong_method_gets_an_error_page(hub, carol, model):
+    for method, path in (("DELETE", "/models"), ("PUT", f"/{model}"), ("POST", f"/{model}/tree/main")):
+        r = carol.s.request(method, hub.url(path), allow_redirects=False, timeout=60)
+        assert r.status_code == 405, (method, path, r.status_code)
+        assert r.headers["Content-Type"].startswith("text/html")
+        assert r.headers.get("X-Error-Message"), r.headers
+        assert "GET" in r.headers.get("Allow", ""), r.headers
+        assert "405" in r.text

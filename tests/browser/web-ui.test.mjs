@@ -1,7 +1,8 @@
 // End-to-end tests of Wharf's web interface in headless Chromium, as a person would use it:
 // sign up, make a token, create a repository, upload by drag and drop, edit the card with its
 // metadata form and live preview, find the repository under its task, read the history and a
-// diff; a private repository stays hidden from another user, and hostile card HTML stays inert.
+// diff; code is syntax highlighted (card and file view); a private repository stays hidden
+// from another user, and hostile card HTML stays inert.
 //
 // The steps share one browser and build on each other: a step whose prerequisite failed is
 // skipped (its cause is the earlier failure). Run through run.mjs (see there for the environment).
@@ -45,6 +46,35 @@ const PASSWORD = "ada-pass-1234";
 const MODEL = `${USER}/tiny-bert`;
 const SECRET = `${USER}/secret-model`;
 const XSS = `${USER}/hostile-card`;
+const CODE = `${USER}/code-demo`;
+
+// A small training script and a card with a fenced Python block; both carry a script payload
+// inside a string, which must come out as text between the highlighter's spans.
+const TRAIN_PY = [
+  '"""Fine-tune tiny-bert on a toy task."""',
+  "import torch",
+  "from transformers import AutoModelForMaskedLM",
+  "",
+  "",
+  "def train(steps: int = 100, lr: float = 3e-4) -> None:",
+  "    # One optimiser step per batch.",
+  '    model = AutoModelForMaskedLM.from_pretrained("ada/tiny-bert")',
+  "    banner = '<script>window.__pwned = \"py\"</script>'",
+  "    for step in range(steps):",
+  '        print(f"step {step}: {banner}")',
+  "",
+].join("\n");
+const CODE_CARD = [
+  "# Code demo",
+  "",
+  "```python",
+  "from transformers import pipeline",
+  "",
+  'fill = pipeline("fill-mask", model="ada/tiny-bert")  # load once',
+  "print(fill(\"Paris is the [MASK] of France.\"), '<script>window.__pwned = 1</script>')",
+  "```",
+  "",
+].join("\n");
 
 const CONFIG = JSON.stringify({ architectures: ["BertForMaskedLM"], hidden_size: 128, num_hidden_layers: 2 }, null, 2) + "\n";
 
@@ -499,6 +529,48 @@ describe("Wharf web interface", () => {
     ]);
     const titles = (await page.locator("#commit-list li.commit .commit-title").allTextContents()).map((s) => s.trim());
     assert.equal(titles[0], "Add config");
+  });
+
+  step("code is highlighted in the card and the file view", ["sign up"], async () => {
+    await createRepo(page, "code-demo");
+    await visit(page, `/${CODE}/upload/main`);
+    await page.locator("#upload-input").setInputFiles([
+      { name: "train.py", mimeType: "text/x-python", buffer: Buffer.from(TRAIN_PY) },
+      { name: "README.md", mimeType: "text/markdown", buffer: Buffer.from(CODE_CARD) },
+    ]);
+    await page.locator("#commit-message").fill("Add a training script");
+    await Promise.all([page.waitForURL(url(`/${CODE}/tree/main`)), page.locator("#upload-submit").click()]);
+
+    // The card's fenced block: spans with the highlighter's classes, coloured by the stylesheet.
+    await visit(page, `/${CODE}`);
+    const block = page.locator('#model-card pre code.language-python');
+    assert.equal(await block.count(), 1);
+    assert.ok((await block.locator('span[class^="hl-"]').count()) > 5, "no highlighted spans in the card's code");
+    assert.match(await block.textContent(), /<script>window\.__pwned = 1<\/script>/);
+    assert.equal(await page.locator("#model-card script").count(), 0);
+    const colours = await block.evaluate((code) => {
+      const colour = (sel) => { const el = code.querySelector(sel); return el && getComputedStyle(el).color; };
+      return { text: getComputedStyle(code).color, string: colour(".hl-string"), comment: colour(".hl-comment") };
+    });
+    assert.ok(colours.string && colours.string !== colours.text, `strings are not coloured: ${JSON.stringify(colours)}`);
+    assert.ok(colours.comment && colours.comment !== colours.text, `comments are not coloured: ${JSON.stringify(colours)}`);
+    assert.deepEqual(await activeContent(page, "#model-card"), [], "active content in #model-card");
+
+    // The file view: every line highlighted in its own row, the payload shown as text.
+    await visit(page, `/${CODE}/blob/main/train.py`);
+    const code = page.getByTestId("code");
+    assert.equal(await code.getAttribute("data-language"), "Python");
+    assert.equal(await code.locator("tr").count(), TRAIN_PY.split("\n").length - 1);
+    for (const cls of ["hl-comment", "hl-string", "hl-keyword"]) {
+      assert.ok((await code.locator(`span.${cls}`).count()) > 0, `no .${cls} in the file view`);
+    }
+    assert.match(await code.locator("#L9").textContent(), /<script>window\.__pwned = "py"<\/script>/);
+    assert.equal(await code.locator("script").count(), 0);
+    const keyword = await code.locator("span.hl-keyword").first().evaluate((el) => getComputedStyle(el).color);
+    const plain = await code.locator("td.lc").first().evaluate((el) => getComputedStyle(el).color);
+    assert.notEqual(keyword, plain, "keywords are not coloured");
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, "a script in the code ran");
+    await docShot(page, "code-view");
   });
 
   step("a private repository is invisible to another user", ["sign up"], async () => {

@@ -28,5 +28,5 @@ mod value;
 pub use derive::{DerivedInfo, derive_info};
 pub use error::CardError;
 pub use front_matter::{MAX_FRONT_MATTER_BYTES, parse_card, split_front_matter};
-pub use markdown::render_markdown;
+pub use markdown::{highlight, render_markdown};
 pub use validate::{EMPTY_METADATA_WARNING, Validation, validate_card};

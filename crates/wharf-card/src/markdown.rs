@@ -13,16 +13,25 @@
 //! - links get `rel="noopener noreferrer"`,
 //! - fenced code keeps `class="language-xxx"` on `<code>`, alerts keep their
 //!   `markdown-alert-*` class, footnotes keep theirs,
+//! - fenced code in a known language is highlighted ([`highlight`]) *before* sanitising, so
+//!   the highlighter's `<span class="hl-…">` pass through the same filter as everything else:
+//!   `span` keeps only `hl-` classes, and never a `style`,
 //! - `id` attributes are prefixed with `user-content-` (and `#fragment` links rewritten to
 //!   match), so a card can never clobber the page's own element ids.
 //!
 //! Front matter is not stripped here: render the body returned by
 //! [`split_front_matter`](crate::split_front_matter).
 
-use std::borrow::Cow;
-use std::sync::LazyLock;
+pub mod highlight;
 
-use pulldown_cmark::{Options, Parser, html};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd, html};
+
+use highlight::{Budget, CLASS_PREFIX};
 
 /// Prefix given to every `id` the document carries.
 const ID_PREFIX: &str = "user-content-";
@@ -37,6 +46,7 @@ fn build_sanitizer() -> ammonia::Builder<'static> {
         // Task-list boxes are never editable.
         .set_tag_attribute_value("input", "disabled", "")
         .add_tag_attributes("code", ["class"])
+        .add_tag_attributes("span", ["class"])
         .add_tag_attributes("blockquote", ["class"])
         .add_tag_attributes("div", ["class", "id"])
         .add_tag_attributes("sup", ["class", "id"])
@@ -115,6 +125,13 @@ fn allowed_class(element: &str, class: &str) -> bool {
                 | "markdown-alert-warning"
                 | "markdown-alert-caution"
         ),
+        "span" => class.strip_prefix(CLASS_PREFIX).is_some_and(|atom| {
+            !atom.is_empty()
+                && atom.len() <= 64
+                && atom
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+'))
+        }),
         "div" => class == "footnote-definition",
         "sup" => matches!(class, "footnote-reference" | "footnote-definition-label"),
         _ => false,
@@ -129,12 +146,85 @@ fn options() -> Options {
         | Options::ENABLE_GFM
 }
 
+/// What one document may spend on highlighting its code blocks: highlighted HTML is about
+/// fifteen times its text, and sanitising it is the slow part.
+fn card_budget() -> Budget {
+    Budget::new(64 * 1024, 1_500, Duration::from_millis(500))
+}
+
 /// Renders Markdown to sanitised HTML, safe to embed in a page as it is.
 pub fn render_markdown(text: &str) -> String {
     let parser = Parser::new_ext(text, options());
+    let events = HighlightedCode {
+        inner: parser,
+        pending: VecDeque::new(),
+        budget: card_budget(),
+    };
     let mut raw = String::with_capacity(text.len().saturating_mul(3) / 2);
-    html::push_html(&mut raw, parser);
+    html::push_html(&mut raw, events);
     SANITIZER.clean(&raw).to_string()
+}
+
+/// Replaces each fenced code block in a known language with its highlighted HTML; other
+/// blocks pass through unchanged.
+struct HighlightedCode<'a, I> {
+    inner: I,
+    /// Events taken from `inner` to look at, given back as they were.
+    pending: VecDeque<Event<'a>>,
+    budget: Budget,
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Iterator for HighlightedCode<'a, I> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(event);
+        }
+        match self.inner.next()? {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => Some(self.fenced(info)),
+            other => Some(other),
+        }
+    }
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> HighlightedCode<'a, I> {
+    /// The block opened by a fence with `info`: one HTML event when highlighted, else the
+    /// start event (the block's other events are queued in `pending`).
+    fn fenced(&mut self, info: CowStr<'a>) -> Event<'a> {
+        let mut code = String::new();
+        let mut rest = Vec::new();
+        for event in self.inner.by_ref() {
+            match event {
+                Event::Text(text) => {
+                    code.push_str(&text);
+                    rest.push(Event::Text(text));
+                }
+                Event::End(TagEnd::CodeBlock) => {
+                    rest.push(Event::End(TagEnd::CodeBlock));
+                    break;
+                }
+                other => rest.push(other),
+            }
+        }
+        // As pulldown-cmark does: the language is the info string's first word.
+        let token = info.split_ascii_whitespace().next().unwrap_or("");
+        let lines = highlight::highlight_fenced(token, &code, &mut self.budget);
+        if lines.language.is_none() {
+            self.pending.extend(rest);
+            return Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)));
+        }
+        let mut html = format!(
+            "<pre><code class=\"language-{}\">",
+            highlight::escape(token)
+        );
+        for line in &lines.lines {
+            html.push_str(line);
+            html.push('\n');
+        }
+        html.push_str("</code></pre>\n");
+        Event::Html(html.into())
+    }
 }
 
 #[cfg(test)]
@@ -226,11 +316,17 @@ mod tests {
 
     #[test]
     fn code_blocks_keep_their_language() {
-        let html = render_markdown("```python\nprint('<b>')\n```\n");
+        let html = render_markdown("```nolang\nprint('<b>')\n```\n");
         assert!(
-            html.contains("<pre><code class=\"language-python\">print('&lt;b&gt;')"),
+            html.contains("<pre><code class=\"language-nolang\">print('&lt;b&gt;')"),
             "{html}"
         );
+        let html = render_markdown("```python\nprint('<b>')\n```\n");
+        assert!(
+            html.contains("<pre><code class=\"language-python\">"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;b&gt;"), "{html}");
         let html = render_markdown("<code class=\"evil language-rust\">x</code>");
         assert!(html.contains("<code class=\"language-rust\">"), "{html}");
         let html = render_markdown("<p class=\"language-x\">p</p>");
@@ -258,6 +354,52 @@ mod tests {
         assert!(html.contains("id=\"user-content-1\""), "{html}");
         let html = render_markdown("<div id=\"app\">x</div>");
         assert!(html.contains("id=\"user-content-app\""), "{html}");
+    }
+
+    #[test]
+    fn fenced_code_is_highlighted_and_sanitised() {
+        let html = render_markdown("```python\nimport os\nx = '<script>alert(1)</script>'\n```\n");
+        assert!(
+            html.starts_with("<pre><code class=\"language-python\">"),
+            "{html}"
+        );
+        assert!(html.contains("<span class=\"hl-"), "{html}");
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("style="), "{html}");
+        // Unknown languages and indented code stay as they were.
+        let html = render_markdown("```nolang\n<b>\n```\n\n    <i>\n");
+        assert!(
+            html.contains("<code class=\"language-nolang\">&lt;b&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("<pre><code>&lt;i&gt;"), "{html}");
+        assert!(!html.contains("hl-"), "{html}");
+    }
+
+    #[test]
+    fn span_classes_are_only_the_highlighters() {
+        let html = render_markdown(
+            "<span class=\"hl-keyword evil hl-<x> hl-\" style=\"color:red\" onclick=\"x()\">k</span>",
+        );
+        assert!(
+            html.contains("<span class=\"hl-keyword\">k</span>"),
+            "{html}"
+        );
+        let html = render_markdown("<span class=\"evil\">k</span><pre class=\"hl-x\">p</pre>");
+        assert!(!html.contains("class"), "{html}");
+    }
+
+    #[test]
+    fn code_highlighting_has_a_budget() {
+        let block = format!("```py\n{}```\n\n", "x = 1\n".repeat(1_000));
+        let html = render_markdown(&block.repeat(3));
+        assert_eq!(html.matches("<pre><code").count(), 3, "{html}");
+        assert_eq!(
+            html.matches("<pre><code class=\"language-py\"><span")
+                .count(),
+            1
+        );
     }
 
     #[test]

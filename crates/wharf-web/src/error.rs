@@ -132,7 +132,12 @@ impl IntoResponse for WebError {
         let body = page
             .render()
             .unwrap_or_else(|_| format!("<h1>{}</h1>", self.status.as_u16()));
-        html(self.status, body)
+        let mut response = html(self.status, body);
+        // The Hub's error header, as the API sends it (skipped if the text cannot be one).
+        if let Ok(v) = HeaderValue::from_str(&self.message) {
+            response.headers_mut().insert("x-error-message", v);
+        }
+        response
     }
 }
 

@@ -11,6 +11,7 @@
 //! are left to the API router's fallback, and this router has no fallback of its own.
 
 mod assets;
+mod cache;
 mod diff;
 mod error;
 mod format;
@@ -46,6 +47,8 @@ impl WebState {
 /// The web pages, ready to be merged into the API router.
 pub fn router(hub: Arc<Hub>, public_url: Option<String>) -> Router {
     let state = WebState { hub, public_url };
+    // Grammars compile on first use; do that now rather than in someone's first file view.
+    std::thread::spawn(wharf_card::highlight::warm_up);
     routes::routes()
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

@@ -1,6 +1,9 @@
 //! Model cards as HTML: the hub's sanitized markdown rendering, with relative links made to
 //! point into the repository (images to `resolve/…`, links to `blob/…`), as the Hub does.
 
+use crate::cache::{CARDS, blocking};
+use crate::error::WebResult;
+
 /// The README without its YAML front matter (shown as tags and a side panel instead).
 pub fn card_body(readme: &str) -> &str {
     let text = readme.strip_prefix('\u{feff}').unwrap_or(readme);
@@ -21,9 +24,37 @@ pub fn card_body(readme: &str) -> &str {
 }
 
 /// Sanitized HTML of a markdown text, relative links rewritten under `repo_url` at `rev`.
-pub fn render(text: &str, repo_url: &str, rev: &str) -> String {
-    let html = wharf_hub::render_markdown(text);
-    rewrite_relative(&html, repo_url, &crate::format::segment(rev))
+/// Rendering (highlighting and sanitising) runs off the async workers.
+pub async fn render(text: String, repo_url: &str, rev: &str) -> WebResult<String> {
+    let html = blocking(move || wharf_hub::render_markdown(&text)).await?;
+    Ok(rewrite_relative(
+        &html,
+        repo_url,
+        &crate::format::segment(rev),
+    ))
+}
+
+/// The body of the README with blob id `blob_oid` (text `readme`) as [`render`] makes it,
+/// rendered once per blob.
+pub async fn render_card(
+    blob_oid: &str,
+    readme: String,
+    repo_url: &str,
+    rev: &str,
+) -> WebResult<String> {
+    let html = match CARDS.get(blob_oid) {
+        Some(html) => html,
+        None => {
+            let html = blocking(move || wharf_hub::render_markdown(card_body(&readme))).await?;
+            let size = html.len();
+            CARDS.insert(blob_oid.to_string(), html, size)
+        }
+    };
+    Ok(rewrite_relative(
+        &html,
+        repo_url,
+        &crate::format::segment(rev),
+    ))
 }
 
 /// Whether a URL has no scheme, host or absolute path (so it is relative to the card).

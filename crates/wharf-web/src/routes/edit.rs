@@ -361,12 +361,12 @@ pub async fn preview(
 ) -> WebResult<Response> {
     ctx.check_csrf(&s, &f.csrf)?;
     let text = f.content.replace("\r\n", "\n");
-    let body = markdown::card_body(&text);
+    let body = markdown::card_body(&text).to_string();
     let rendered = if plausible_repo_path(&f.repo) {
         let rev = if f.rev.is_empty() { "main" } else { &f.rev };
-        markdown::render(body, f.repo.trim_end_matches('/'), rev)
+        markdown::render(body, f.repo.trim_end_matches('/'), rev).await?
     } else {
-        wharf_hub::render_markdown(body)
+        crate::cache::blocking(move || wharf_hub::render_markdown(&body)).await?
     };
     Ok(html(StatusCode::OK, rendered))
 }

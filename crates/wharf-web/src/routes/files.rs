@@ -1,6 +1,6 @@
 //! `/{ns}/{name}/tree/{rev}/{path}` (folder listing with the last commit of each entry) and
-//! `/{ns}/{name}/blob/{rev}/{path}` (one file: text with line numbers, LFS details, a
-//! safetensors header table, raw and download links).
+//! `/{ns}/{name}/blob/{rev}/{path}` (one file: highlighted text with line numbers, LFS
+//! details, a safetensors header table, raw and download links).
 
 use crate::WebState;
 use crate::error::{WebError, WebResult};
@@ -12,6 +12,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use futures::StreamExt;
+use std::sync::Arc;
+use wharf_card::highlight::{Budget, HtmlLines, highlight_file};
 use wharf_hub::{EntryKind, FileContent, Need, RepoAddress};
 
 /// Entries per tree page.
@@ -246,7 +248,8 @@ struct BlobPage {
     history_href: String,
     edit_href: Option<String>,
     delete_action: Option<String>,
-    lines: Vec<String>,
+    /// The text as HTML lines (escaped, and highlighted when the language is known).
+    code: Arc<HtmlLines>,
     is_text: bool,
     tensors: Vec<TensorRow>,
     tensors_cut: bool,
@@ -291,9 +294,10 @@ pub async fn blob(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult<R
             .collect();
     }
     let is_text = text.is_some();
-    let lines: Vec<String> = text
-        .map(|t| t.lines().map(str::to_string).collect())
-        .unwrap_or_default();
+    let code = match text {
+        Some(text) => highlighted(&file, text).await?,
+        None => Arc::default(),
+    };
     let raw_href = format!("{}/resolve/{rev_url}/{path_part}", head.url);
     let page_view = BlobPage {
         chrome: ctx.chrome(),
@@ -322,7 +326,7 @@ pub async fn blob(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult<R
         delete_action: head
             .can_write
             .then(|| format!("{}/delete/{rev_url}/{path_part}", head.url)),
-        lines,
+        code,
         is_text,
         tensors,
         tensors_cut,
@@ -331,6 +335,20 @@ pub async fn blob(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult<R
         repo: head,
     };
     page(&page_view)
+}
+
+/// The file's text as HTML lines, highlighted off the async workers once per blob and path.
+async fn highlighted(file: &FileContent, text: String) -> WebResult<Arc<HtmlLines>> {
+    let key = format!("{}:{}", file.blob_oid, file.path);
+    if let Some(hit) = crate::cache::FILES.get(&key) {
+        return Ok(hit);
+    }
+    let path = file.path.clone();
+    let lines =
+        crate::cache::blocking(move || highlight_file(&path, &text, &mut Budget::for_file()))
+            .await?;
+    let weight = lines.weight();
+    Ok(crate::cache::FILES.insert(key, lines, weight))
 }
 
 #[cfg(test)]

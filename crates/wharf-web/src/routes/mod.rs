@@ -54,6 +54,16 @@ pub fn routes() -> Router<WebState> {
         .merge(repo_routes("", RepoType::Model))
         .merge(repo_routes("/datasets", RepoType::Dataset))
         .merge(repo_routes("/spaces", RepoType::Space))
+        // Last, so that it reaches every route above (axum adds the `Allow` header).
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// A known page asked for with a method it does not take.
+async fn method_not_allowed() -> WebError {
+    WebError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "This page does not take that kind of request.",
+    )
 }
 
 fn repo_routes(prefix: &str, kind: RepoType) -> Router<WebState> {

@@ -236,13 +236,16 @@ pub async fn card(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult<R
     let head = RepoHead::new(&info.repo, &ctx.caller, "card");
     let addr = head.address();
     let has_readme = info.files.iter().any(|f| f.path == "README.md");
-    let card_html = if has_readme {
-        read_text(&s, &ctx, &addr, &info.sha, "README.md", MAX_CARD)
-            .await?
-            .and_then(|(_, text)| text)
-            .map(|text| markdown::render(markdown::card_body(&text), &head.url, "main"))
+    let readme = if has_readme {
+        read_text(&s, &ctx, &addr, &info.sha, "README.md", MAX_CARD).await?
     } else {
         None
+    };
+    let card_html = match readme {
+        Some((file, Some(text))) => {
+            Some(markdown::render_card(&file.blob_oid, text, &head.url, "main").await?)
+        }
+        _ => None,
     };
     let summary = if t.repo_type() == RepoType::Model {
         s.hub
