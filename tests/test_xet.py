@@ -559,3 +559,80 @@ def test_dedup_query_needs_a_xet_token(hub):
 def test_telemetry_is_accepted(hub):
     r = requests.post(f"{hub.endpoint}/v1/telemetry", json={"events": []}, timeout=30)
     assert r.status_code == 204
+
+
+# --- storage accounting and garbage collection ------------------------------------------------------
+
+def storage_stats(hub):
+    report = json.loads(hub.cli("storage", "stats", "--json"))
+    return report, {r["repo"]: r for r in report["repos"]}
+
+
+def gc(hub, *flags):
+    return json.loads(hub.cli("gc", "--grace", "0", "--json", *flags))
+
+
+def test_storage_accounting_and_gc(hub, tmp_path):
+    base = os.urandom(4 * MIB + 321)
+    tuned = bytearray(base)
+    tuned[2 * MIB:2 * MIB + 256 * 1024] = os.urandom(256 * 1024)  # a "fine-tuned" region
+    tuned = bytes(tuned)
+    keep = hub.create_repo(hub.alice, prefix="xet-gc-keep")
+    xet_upload(hub, tmp_path, keep, "base.bin", base, hub.alice)
+    kept_xorbs = stored_xorbs(hub)
+    gone = hub.create_repo(hub.alice, prefix="xet-gc-gone")
+    xet_upload(hub, tmp_path, gone, "base.bin", base, hub.alice)
+    up = xet_upload(hub, tmp_path, gone, "tuned.bin", tuned, hub.alice)
+    assert 0 < up["dedup"]["new_bytes"] < len(tuned) // 4, up
+    only_gone = stored_xorbs(hub) - kept_xorbs
+    assert only_gone, "the changed region needs new xorbs"
+
+    # Logical bytes count both files; physical bytes count the shared xorbs once.
+    report, repos = storage_stats(hub)
+    g = repos[gone]
+    assert g["lfs_objects"] == 2 and g["lfs_bytes"] == 2 * len(base), g
+    assert g["logical_bytes"] == g["lfs_bytes"] + g["git_bytes"], g
+    assert g["lfs_blob_bytes"] == 0, "Xet uploads keep no whole-file blob"
+    assert len(base) < g["xorb_bytes"] < 1.2 * len(base), g
+    assert g["physical_bytes"] < g["logical_bytes"], g
+    assert repos[keep]["xorb_bytes"] >= len(base)
+    assert report["total_physical_bytes"] == report["git_bytes"] + report["lfs_blob_bytes"] + report["xorb_bytes"]
+    assert report["dedup_ratio"] > 0
+    # Repo info reports the same logical bytes as usedStorage.
+    assert hub.alice_api.model_info(gone).used_storage == g["logical_bytes"]
+
+    # A plain LFS upload in a repository that goes away too: its blob becomes garbage.
+    lfs_repo = hub.create_repo(hub.alice, prefix="xet-gc-lfs")
+    blob = os.urandom(64 * 1024 + 5)
+    oid = hub.lfs_upload(lfs_repo, blob, hub.alice)
+    hub.commit_ok(lfs_repo, [hub.op_lfs("w.bin", oid, len(blob))], hub.alice)
+    hub.alice_api.delete_repo(gone)
+    hub.alice_api.delete_repo(lfs_repo)
+    assert lfs_blob_path(hub, oid).exists(), "deleting a repo only drops its links"
+
+    # The dry run reports and deletes nothing.
+    before = stored_xorbs(hub)
+    dry = gc(hub)
+    assert dry["applied"] is False
+    assert dry["xet_files"]["count"] >= 1 and dry["xorbs"]["count"] >= len(only_gone), dry
+    assert dry["lfs_blobs"]["count"] >= 1, dry
+    assert stored_xorbs(hub) == before and lfs_blob_path(hub, oid).exists()
+    # Within the default grace period (1 hour) nothing this young goes.
+    young = json.loads(hub.cli("gc", "--apply", "--json"))
+    assert young["xorbs"]["count"] == 0 and young["lfs_blobs"]["count"] == 0, young
+    assert stored_xorbs(hub) == before
+
+    done = gc(hub, "--apply")
+    assert done["applied"] is True and done["xorbs"]["count"] >= len(only_gone), done
+    after = stored_xorbs(hub)
+    assert not (after & only_gone), "the deleted repo's own xorbs are removed"
+    assert kept_xorbs <= after, "xorbs a remaining file uses stay"
+    assert not lfs_blob_path(hub, oid).exists()
+    assert gc(hub)["xorbs"]["count"] == 0, "nothing left to collect"
+
+    # The remaining repository still reads byte-identical through resolve and through Xet.
+    want = hashlib.sha256(base).hexdigest()
+    r = hub.request("GET", f"/{keep}/resolve/main/base.bin", hub.alice)
+    assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == want
+    down = xet_download(hub, tmp_path, keep, "base.bin", token=hub.alice)
+    assert down["sha256"] == want and down["xet_calls"] == 1, down

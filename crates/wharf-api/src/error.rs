@@ -87,6 +87,20 @@ pub fn error_response(status: StatusCode, code: Option<&str>, message: &str) -> 
     response
 }
 
+/// The Hub's answer while a model loads for inference: 503 with `estimated_time` (seconds).
+#[cfg_attr(not(feature = "inference"), expect(dead_code))]
+pub fn loading_response(message: &str, estimated_time: f64) -> Response {
+    let body = serde_json::json!({ "error": message, "estimated_time": estimated_time });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-error-message", header_safe(message));
+    let retry = format!("{}", estimated_time.ceil().max(1.0) as u64);
+    if let Ok(v) = HeaderValue::from_str(&retry) {
+        headers.insert("retry-after", v);
+    }
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = self.error.kind;

@@ -97,15 +97,7 @@ pub fn repo_info(info: &RepoInfo, with_blobs: bool, expand: &[String]) -> Value 
         Value::Array(info.files.iter().map(|e| sibling(e, with_blobs)).collect()),
     );
     props.insert("spaces".into(), json!([]));
-    props.insert(
-        "usedStorage".into(),
-        json!(
-            info.files
-                .iter()
-                .map(|e| e.lfs.as_ref().map(|p| p.size).unwrap_or(e.size))
-                .sum::<u64>()
-        ),
-    );
+    props.insert("usedStorage".into(), json!(info.used_storage));
     let mut out = identity(r);
     select(&mut out, props, expand);
     Value::Object(out)

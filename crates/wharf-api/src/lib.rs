@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .merge(commit_route)
         .merge(transfers)
         .merge(xet_routes)
+        .merge(inference::routes())
         .fallback(repo_paths::dispatch)
         .with_state(state)
         // git gzips large fetch negotiations; other clients may too.

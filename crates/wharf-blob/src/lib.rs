@@ -31,6 +31,24 @@ pub enum Space {
     Xorb,
 }
 
+/// Which objects a maintenance call (listing, garbage collection) addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// Whole-file LFS objects, keyed by their SHA-256.
+    Lfs,
+    /// Objects of a keyed space.
+    Keyed(Space),
+}
+
+/// An object as it lies in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub key: String,
+    pub size: u64,
+    /// Last time its bytes were written or re-published, epoch milliseconds.
+    pub modified_ms: i64,
+}
+
 /// Where LFS content lives, keyed by its lowercase hex SHA-256.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -62,4 +80,18 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<ByteStream>;
     /// The stored size of an object of a keyed space, or None when it is absent.
     async fn size_keyed(&self, space: Space, key: &str) -> Result<Option<u64>>;
+
+    // --- maintenance (garbage collection) -------------------------------------------------
+    /// Every published object of one kind (staging and quarantined files are not listed).
+    async fn list(&self, kind: ObjectKind) -> Result<Vec<StoredObject>>;
+    /// Moves a published object out of sight in one atomic step: readers see it absent and a
+    /// new put publishes it afresh. Returns what was moved, or None when it was absent. Until
+    /// [`purge`](BlobStore::purge) nothing is lost: [`restore`](BlobStore::restore) undoes it.
+    async fn quarantine(&self, kind: ObjectKind, key: &str) -> Result<Option<StoredObject>>;
+    /// Puts a quarantined object back (over a copy published meanwhile: a key names its bytes).
+    async fn restore(&self, kind: ObjectKind, key: &str) -> Result<()>;
+    /// Deletes a quarantined object for good (absent is fine).
+    async fn purge(&self, kind: ObjectKind, key: &str) -> Result<()>;
+    /// The keys in quarantine: what an interrupted garbage collection left behind.
+    async fn quarantined(&self, kind: ObjectKind) -> Result<Vec<String>>;
 }

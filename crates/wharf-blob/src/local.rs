@@ -1,8 +1,10 @@
 //! LFS objects as files under `{lfs}/objects/{aa}/{bb}/{oid}`, xorbs under
 //! `{xet}/xorbs/{aa}/{bb}/{hash}`; uploads are staged in `{lfs}/tmp` or `{xet}/tmp` on the same
-//! filesystem, fsynced, then renamed into place, and the directory is fsynced.
+//! filesystem, fsynced, then renamed into place, and the directory is fsynced. Garbage
+//! collection moves objects aside into `{lfs}/gc` or `{xet}/gc` (one rename) before it deletes
+//! them, so that a decision it has to take back costs one rename, not the bytes.
 
-use crate::{BlobStore, ByteRange, ByteStream, Space};
+use crate::{BlobStore, ByteRange, ByteStream, ObjectKind, Space, StoredObject};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -10,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::io::SeekFrom;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::fs::{self, File};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
@@ -25,15 +28,77 @@ pub struct LocalBlobStore {
     xet_root: PathBuf,
 }
 
-/// Creates `{root}/{objects}` and an empty `{root}/tmp` (staging files a crash left are dropped).
+/// Staging files untouched for this long are leftovers of a crash. Younger ones may belong to
+/// an upload of a running server: administration commands (`wharf gc`, `wharf user add`) open
+/// the store while it serves.
+const STALE_STAGING: Duration = Duration::from_secs(3600);
+
+/// Creates `{root}/{objects}`, `{root}/gc` and `{root}/tmp`, and drops stale staging files.
 async fn prepare(root: &Path, objects: &str) -> Result<()> {
     fs::create_dir_all(root.join(objects)).await?;
+    fs::create_dir_all(root.join(QUARANTINE)).await?;
     let tmp = root.join("tmp");
-    if fs::try_exists(&tmp).await? {
-        fs::remove_dir_all(&tmp).await?;
-    }
     fs::create_dir_all(&tmp).await?;
+    let mut entries = fs::read_dir(&tmp).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        let meta = entry.metadata().await?;
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok());
+        if age.is_some_and(|a| a >= STALE_STAGING) {
+            let _ = fs::remove_file(entry.path()).await;
+        }
+    }
     Ok(())
+}
+
+/// The folder (under each root) holding objects garbage collection moved aside.
+const QUARANTINE: &str = "gc";
+
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The objects under a sharded folder `{base}/{aa}/{bb}/{key}`; foreign names are skipped.
+fn list_sharded(base: &Path) -> std::io::Result<Vec<StoredObject>> {
+    let mut out = Vec::new();
+    for level1 in read_dirs(base)? {
+        for level2 in read_dirs(&level1)? {
+            for entry in std::fs::read_dir(&level2)? {
+                let entry = entry?;
+                let key = entry.file_name().to_string_lossy().into_owned();
+                let meta = entry.metadata()?;
+                if !meta.is_file() || !is_sha256_hex(&key) {
+                    continue;
+                }
+                out.push(StoredObject {
+                    key,
+                    size: meta.len(),
+                    modified_ms: meta.modified().map_or(0, epoch_ms),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The sub-folders of `dir` (none when it does not exist).
+fn read_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
 }
 
 /// `{base}/{aa}/{bb}/{key}`. Only called with validated keys.
@@ -73,6 +138,27 @@ impl LocalBlobStore {
 
     fn staging_path(&self) -> PathBuf {
         staging_in(&self.root)
+    }
+
+    /// The root of one kind of object.
+    fn root_of(&self, kind: ObjectKind) -> &Path {
+        match kind {
+            ObjectKind::Lfs => &self.root,
+            ObjectKind::Keyed(Space::Xorb) => &self.xet_root,
+        }
+    }
+
+    /// The published path of an object of any kind. Only called with validated keys.
+    fn path_of(&self, kind: ObjectKind, key: &str) -> PathBuf {
+        match kind {
+            ObjectKind::Lfs => self.object_path(key),
+            ObjectKind::Keyed(space) => self.keyed_path(space, key),
+        }
+    }
+
+    /// Where a quarantined object waits. Only called with validated keys.
+    fn quarantine_path(&self, kind: ObjectKind, key: &str) -> PathBuf {
+        self.root_of(kind).join(QUARANTINE).join(key)
     }
 }
 
@@ -306,6 +392,65 @@ impl BlobStore for LocalBlobStore {
         check_oid(key)?;
         size_of(&self.keyed_path(space, key)).await
     }
+
+    async fn list(&self, kind: ObjectKind) -> Result<Vec<StoredObject>> {
+        let base = match kind {
+            ObjectKind::Lfs => self.root.join("objects"),
+            ObjectKind::Keyed(Space::Xorb) => self.xet_root.join("xorbs"),
+        };
+        let listed = tokio::task::spawn_blocking(move || list_sharded(&base))
+            .await
+            .map_err(Error::internal)?;
+        Ok(listed?)
+    }
+
+    async fn quarantine(&self, kind: ObjectKind, key: &str) -> Result<Option<StoredObject>> {
+        check_oid(key)?;
+        let from = self.path_of(kind, key);
+        let to = self.quarantine_path(kind, key);
+        match fs::rename(&from, &to).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let meta = fs::metadata(&to).await?;
+        Ok(Some(StoredObject {
+            key: key.to_owned(),
+            size: meta.len(),
+            modified_ms: meta.modified().map_or(0, epoch_ms),
+        }))
+    }
+
+    async fn restore(&self, kind: ObjectKind, key: &str) -> Result<()> {
+        check_oid(key)?;
+        let target = self.path_of(kind, key);
+        let dir = target.parent().ok_or_else(|| {
+            Error::internal(format!("object path {} has no parent", target.display()))
+        })?;
+        fs::create_dir_all(dir).await?;
+        fs::rename(self.quarantine_path(kind, key), &target).await?;
+        fsync_dir(dir).await
+    }
+
+    async fn purge(&self, kind: ObjectKind, key: &str) -> Result<()> {
+        check_oid(key)?;
+        match fs::remove_file(self.quarantine_path(kind, key)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn quarantined(&self, kind: ObjectKind) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut entries = fs::read_dir(self.root_of(kind).join(QUARANTINE)).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let key = entry.file_name().to_string_lossy().into_owned();
+            if is_sha256_hex(&key) {
+                out.push(key);
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -530,5 +675,91 @@ mod tests {
             .expect("open");
         assert!(store.size("../../etc/passwd").await.is_err());
         assert!(store.read(&"A".repeat(64), None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn list_quarantine_restore_and_purge() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalBlobStore::open(dir.path(), &dir.path().join("xet"))
+            .await
+            .expect("open");
+        let oid = sha(b"hello world");
+        store
+            .put_verified(&oid, 11, body(&[b"hello world"]))
+            .await
+            .expect("put");
+        let key = "5d8d74fff21a49bf3e66d5854e81bd6c2efea4e757846885a66a7666e038733f";
+        store
+            .put_checked(Space::Xorb, key, vec![Bytes::from_static(b"xorb")])
+            .await
+            .expect("put xorb");
+        let lfs = store.list(ObjectKind::Lfs).await.expect("list");
+        assert_eq!(lfs.len(), 1);
+        assert_eq!((lfs[0].key.as_str(), lfs[0].size), (oid.as_str(), 11));
+        assert!(lfs[0].modified_ms > 0);
+        let xorbs = store
+            .list(ObjectKind::Keyed(Space::Xorb))
+            .await
+            .expect("list");
+        assert_eq!(xorbs.len(), 1);
+        assert_eq!(xorbs[0].key, key);
+
+        // Quarantined: invisible, listed as quarantined, restorable.
+        let moved = store.quarantine(ObjectKind::Lfs, &oid).await.expect("q");
+        assert_eq!(moved.map(|m| m.size), Some(11));
+        assert_eq!(store.size(&oid).await.expect("size"), None);
+        assert!(store.list(ObjectKind::Lfs).await.expect("list").is_empty());
+        assert_eq!(
+            store
+                .quarantined(ObjectKind::Lfs)
+                .await
+                .expect("quarantined"),
+            vec![oid.clone()]
+        );
+        store.restore(ObjectKind::Lfs, &oid).await.expect("restore");
+        assert_eq!(store.size(&oid).await.expect("size"), Some(11));
+        assert!(
+            store
+                .quarantined(ObjectKind::Lfs)
+                .await
+                .expect("q")
+                .is_empty()
+        );
+
+        // Purged: gone for good; purging or quarantining again is harmless.
+        let kind = ObjectKind::Keyed(Space::Xorb);
+        assert!(store.quarantine(kind, key).await.expect("q").is_some());
+        store.purge(kind, key).await.expect("purge");
+        store.purge(kind, key).await.expect("purge again");
+        assert!(store.quarantine(kind, key).await.expect("q").is_none());
+        assert_eq!(
+            store.size_keyed(Space::Xorb, key).await.expect("size"),
+            None
+        );
+        assert!(store.quarantined(kind).await.expect("q").is_empty());
+        assert!(store.quarantine(kind, "../x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn opening_keeps_fresh_staging_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let xet = dir.path().join("xet");
+        LocalBlobStore::open(dir.path(), &xet).await.expect("open");
+        // An upload of a running server is being staged while an admin command opens the store.
+        let fresh = dir.path().join("tmp").join("in-flight");
+        std::fs::write(&fresh, b"partial").expect("write");
+        let stale = dir.path().join("tmp").join("crashed");
+        std::fs::write(&stale, b"old").expect("write");
+        let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .and_then(|f| f.set_modified(old))
+            .expect("age");
+        LocalBlobStore::open(dir.path(), &xet)
+            .await
+            .expect("reopen");
+        assert!(fresh.exists(), "a fresh staging file must survive");
+        assert!(!stale.exists(), "a stale staging file is dropped");
     }
 }

@@ -8,12 +8,15 @@ mod admin;
 mod cards;
 mod commits;
 mod files;
+#[cfg(feature = "inference")]
+mod inference;
 mod last_commits;
 mod lfs;
 pub mod push;
 mod refs;
 mod repos;
 mod sessions;
+mod storage;
 mod web;
 mod xet;
 mod xet_jobs;
@@ -23,9 +26,15 @@ pub use access::{Caller, Credentials, Need};
 pub use admin::{NewUser, WhoAmI};
 pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
 pub use files::{FileContent, FileSource, TreePage};
+#[cfg(feature = "inference")]
+pub use inference::{
+    InferenceConfig, InferenceEvents, InferenceReply, InferenceRequest, SUPPORTED_MODELS, Task,
+    wants_stream,
+};
 pub use lfs::{LfsBatchOutcome, UploadTicket};
 pub use refs::CommitPage;
 pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate};
+pub use storage::{GcCount, GcOptions, GcReport, RepoStorage, StorageReport};
 pub use web::{CommitDiff, MAX_BROWSER_UPLOAD, SafetensorsSummary, StagedFile};
 pub use wharf_blob::{ByteRange, ByteStream};
 pub use wharf_card::{Validation, render_markdown, validate_card};
@@ -75,6 +84,9 @@ pub struct Hub {
     xet_wake: tokio::sync::Notify,
     /// How long an LFS object must stay untouched before its conversion runs.
     xet_convert_delay_ms: std::sync::atomic::AtomicI64,
+    /// Loaded models and the worker pool of the inference API (`{data}/inference` snapshots).
+    #[cfg(feature = "inference")]
+    inference: inference::Engine,
 }
 
 /// A repository the caller has been allowed to use, with its git handle.
@@ -115,6 +127,9 @@ impl Hub {
         hooks_dir: PathBuf,
         secret: &[u8],
     ) -> Hub {
+        #[cfg(feature = "inference")]
+        let inference =
+            inference::Engine::new(repos_dir.parent().unwrap_or(&repos_dir).join("inference"));
         Hub {
             meta,
             blobs,
@@ -132,6 +147,8 @@ impl Hub {
             xet_xorb_slots: tokio::sync::Semaphore::new(xet::XORB_SLOTS),
             xet_wake: tokio::sync::Notify::new(),
             xet_convert_delay_ms: std::sync::atomic::AtomicI64::new(60_000),
+            #[cfg(feature = "inference")]
+            inference,
         }
     }
 

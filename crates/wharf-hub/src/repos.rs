@@ -36,6 +36,8 @@ pub struct RepoInfo {
     pub files: Vec<TreeEntry>,
     pub card_data: Option<Value>,
     pub derived: DerivedInfo,
+    /// Logical bytes of the repository (all revisions), see [`Hub::used_storage`].
+    pub used_storage: u64,
 }
 
 /// A listing request.
@@ -295,12 +297,14 @@ impl Hub {
             .resolve_revision(&handle, revision.unwrap_or("main"))
             .await?;
         let state = card_state(handle.git.clone(), sha.clone()).await?;
+        let used_storage = self.used_storage(&handle.repo).await?;
         Ok(RepoInfo {
             repo: handle.repo,
             sha,
             files: state.files,
             card_data: state.card_data,
             derived: state.derived,
+            used_storage,
         })
     }
 

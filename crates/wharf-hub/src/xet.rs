@@ -99,6 +99,9 @@ const FILE_NOT_FOUND: &str = "Xet file not found";
 pub(crate) const XORB_SLOTS: usize = 2;
 /// Most xorbs described in one dedup answer.
 const DEDUP_XORBS: i64 = 4;
+/// Further xorbs of the files those belong to, per dedup answer (64 xorbs ≈ 4 GiB of a file,
+/// an answer of about 3 MiB).
+const DEDUP_SIBLING_XORBS: i64 = 64;
 
 fn now_secs() -> i64 {
     now_ms() / 1000
@@ -257,7 +260,9 @@ impl Hub {
         parts: Vec<Bytes>,
     ) -> Result<()> {
         let key = chunks.hash.to_string();
-        if self.meta.xet_xorb(&key).await?.is_some() {
+        // A touch, not a read: garbage collection keeps a xorb touched after its cutoff, and a
+        // xorb whose row it already removed is stored again below (see storage.rs).
+        if self.meta.touch_xet_xorb(&key, now_ms()).await? {
             return Ok(());
         }
         let dedup: Vec<XetChunkRef> = chunks
@@ -497,6 +502,19 @@ impl Hub {
             .await?;
         if hashes.is_empty() {
             return Err(Error::new(ErrorKind::NotFound, "Not found"));
+        }
+        // Like the Hub, which answers with the whole shard of the upload that holds the chunk:
+        // one match (a file's first chunk is always queried) dedups the rest of that file, not
+        // only the xorb it is in. Same visibility rule, so nothing more is revealed.
+        let mut hashes = hashes;
+        for sibling in self
+            .meta
+            .xet_dedup_siblings(&hashes, &xc.visibility, DEDUP_SIBLING_XORBS)
+            .await?
+        {
+            if !hashes.contains(&sibling) {
+                hashes.push(sibling);
+            }
         }
         let rows = self.meta.xet_xorbs(&hashes).await?;
         let mut cache = FooterCache::new();

@@ -5,13 +5,14 @@
 //! violations, `Internal` for database faults.
 
 mod sqlite;
+mod sqlite_storage;
 mod sqlite_xet;
 mod types;
 
 pub use sqlite::SqliteStore;
 pub use types::*;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use wharf_core::{RepoType, Result, Role};
@@ -150,6 +151,16 @@ pub trait MetaStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<String>>;
 
+    /// Up to `limit` xorbs used by the visible files (linked by a repository `visible` may
+    /// see) that use any of `xorbs`: the rest of the uploads a dedup match belongs to, which is
+    /// what the Hub's answer (the whole shard of an upload) covers too.
+    async fn xet_dedup_siblings(
+        &self,
+        xorbs: &[String],
+        visible: &XetVisibility,
+        limit: i64,
+    ) -> Result<Vec<String>>;
+
     // --- LFS -> Xet conversion jobs -------------------------------------------------------
     /// Queues the conversion of an LFS object, to run at `due` or later. A queued job is only
     /// postponed (to the later of both times); a done or failed one is left as it is.
@@ -171,4 +182,29 @@ pub trait MetaStore: Send + Sync {
     async fn xet_job_attempts(&self, oid: &str) -> Result<i64>;
     /// LFS objects some repository links that have neither a Xet file nor a job (backfill).
     async fn lfs_oids_without_xet(&self, limit: i64) -> Result<Vec<String>>;
+
+    // --- storage accounting and garbage collection ----------------------------------------
+    /// Records another upload of a known xorb: its `created_at` moves up to `now`, so garbage
+    /// collection's grace period counts from the latest upload. False when the xorb is not
+    /// recorded (the caller stores it then). Garbage collection deletes a xorb's row only if
+    /// this did not happen after its cutoff, which makes "re-upload while collecting" safe.
+    async fn touch_xet_xorb(&self, hash: &str, now: i64) -> Result<bool>;
+    /// The ownership links of one repository, or of all (`None`), ordered by repository, oid.
+    async fn lfs_links(&self, repo_id: Option<i64>) -> Result<Vec<LfsLink>>;
+    /// Of `oids`, those some repository links.
+    async fn linked_lfs_oids(&self, oids: &[String]) -> Result<HashSet<String>>;
+    /// Per repository (one, or all with `None`): the distinct xorbs used by the Xet files of
+    /// the objects it links, and their stored bytes. Repositories using none are left out.
+    async fn xet_usage(&self, repo_id: Option<i64>) -> Result<Vec<XetRepoUsage>>;
+    async fn xet_totals(&self) -> Result<XetTotals>;
+    /// The mark phase of garbage collection. Live files: linked by some repository, or
+    /// created at or after `cutoff`. Live xorbs: used by a live file, or recorded at or after
+    /// `cutoff` (an upload whose shard has not arrived yet). Everything else is garbage.
+    async fn xet_garbage(&self, cutoff: i64) -> Result<XetGarbage>;
+    /// Deletes a registered file (and its terms) if it is still garbage as of `cutoff`, in
+    /// one statement; false when it is live again (or gone).
+    async fn delete_xet_file_if_garbage(&self, file_hash: &str, cutoff: i64) -> Result<bool>;
+    /// Deletes a xorb's row (and its dedup rows) if no file uses it and it was not recorded or
+    /// touched at or after `cutoff`, in one statement; false otherwise.
+    async fn delete_xet_xorb_if_garbage(&self, hash: &str, cutoff: i64) -> Result<bool>;
 }

@@ -934,6 +934,15 @@ impl MetaStore for SqliteStore {
         self.xet_dedup(chunk_hash, visible, limit).await
     }
 
+    async fn xet_dedup_siblings(
+        &self,
+        xorbs: &[String],
+        visible: &XetVisibility,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        self.xet_dedup_siblings(xorbs, visible, limit).await
+    }
+
     async fn enqueue_xet_job(&self, oid: &str, due: i64) -> Result<()> {
         self.xet_enqueue(oid, due).await
     }
@@ -962,6 +971,38 @@ impl MetaStore for SqliteStore {
 
     async fn lfs_oids_without_xet(&self, limit: i64) -> Result<Vec<String>> {
         self.xet_backfill(limit).await
+    }
+
+    async fn touch_xet_xorb(&self, hash: &str, now: i64) -> Result<bool> {
+        self.storage_touch_xorb(hash, now).await
+    }
+
+    async fn lfs_links(&self, repo_id: Option<i64>) -> Result<Vec<crate::LfsLink>> {
+        self.storage_links(repo_id).await
+    }
+
+    async fn linked_lfs_oids(&self, oids: &[String]) -> Result<std::collections::HashSet<String>> {
+        self.storage_linked(oids).await
+    }
+
+    async fn xet_usage(&self, repo_id: Option<i64>) -> Result<Vec<crate::XetRepoUsage>> {
+        self.storage_xet_usage(repo_id).await
+    }
+
+    async fn xet_totals(&self) -> Result<crate::XetTotals> {
+        self.storage_xet_totals().await
+    }
+
+    async fn xet_garbage(&self, cutoff: i64) -> Result<crate::XetGarbage> {
+        self.storage_garbage(cutoff).await
+    }
+
+    async fn delete_xet_file_if_garbage(&self, file_hash: &str, cutoff: i64) -> Result<bool> {
+        self.storage_delete_file(file_hash, cutoff).await
+    }
+
+    async fn delete_xet_xorb_if_garbage(&self, hash: &str, cutoff: i64) -> Result<bool> {
+        self.storage_delete_xorb(hash, cutoff).await
     }
 }
 

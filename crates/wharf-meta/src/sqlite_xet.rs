@@ -49,6 +49,24 @@ async fn insert_dedup_rows(
     Ok(())
 }
 
+/// Restricts a query over `repos r` to the repositories `visible` may see.
+fn push_visibility(qb: &mut QueryBuilder<Sqlite>, visible: &XetVisibility) {
+    if visible.see_all {
+        return;
+    }
+    if visible.namespaces.is_empty() {
+        qb.push(" AND r.private = 0");
+    } else {
+        // IN compares with the left operand's collation (NOCASE).
+        qb.push(" AND (r.private = 0 OR r.namespace IN (");
+        let mut list = qb.separated(", ");
+        for ns in &visible.namespaces {
+            list.push_bind(ns.clone());
+        }
+        qb.push("))");
+    }
+}
+
 impl SqliteStore {
     pub(crate) async fn xet_insert_xorb(&self, x: &XetXorb, dedup: &[XetChunkRef]) -> Result<bool> {
         let mut tx = self.begin_write().await?;
@@ -273,20 +291,39 @@ impl SqliteStore {
              JOIN repos r ON r.id = o.repo_id \
              WHERE t.xorb_hash = c.xorb_hash",
         );
-        if !visible.see_all {
-            if visible.namespaces.is_empty() {
-                qb.push(" AND r.private = 0");
-            } else {
-                // IN compares with the left operand's collation (NOCASE).
-                qb.push(" AND (r.private = 0 OR r.namespace IN (");
-                let mut list = qb.separated(", ");
-                for ns in &visible.namespaces {
-                    list.push_bind(ns.clone());
-                }
-                qb.push("))");
-            }
-        }
+        push_visibility(&mut qb, visible);
         qb.push(") ORDER BY c.xorb_hash LIMIT ").push_bind(limit);
+        let rows = qb.build().fetch_all(&self.pool).await.db()?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("xorb_hash").db())
+            .collect()
+    }
+
+    pub(crate) async fn xet_dedup_siblings(
+        &self,
+        xorbs: &[String],
+        visible: &XetVisibility,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        if xorbs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT DISTINCT t2.xorb_hash AS xorb_hash FROM xet_file_terms t1 \
+             JOIN xet_files f ON f.file_hash = t1.file_hash \
+             JOIN xet_file_terms t2 ON t2.file_hash = f.file_hash \
+             WHERE t1.xorb_hash IN (",
+        );
+        let mut list = qb.separated(", ");
+        for x in xorbs.iter().take(IN_BATCH) {
+            list.push_bind(x.clone());
+        }
+        qb.push(
+            ") AND EXISTS (SELECT 1 FROM repo_lfs_objects o JOIN repos r ON r.id = o.repo_id \
+             WHERE o.oid = f.sha256",
+        );
+        push_visibility(&mut qb, visible);
+        qb.push(") ORDER BY t2.xorb_hash LIMIT ").push_bind(limit);
         let rows = qb.build().fetch_all(&self.pool).await.db()?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("xorb_hash").db())

@@ -246,3 +246,48 @@ pub enum XetJobState {
     Done,
     Failed,
 }
+
+// --- storage accounting and garbage collection ---------------------------------------------------
+
+/// A repository's ownership of an LFS object (uploaded through LFS or registered through Xet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LfsLink {
+    pub repo_id: i64,
+    pub oid: String,
+    pub size: i64,
+}
+
+/// The xorbs a repository's objects use through their Xet files, each xorb counted once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XetRepoUsage {
+    pub repo_id: i64,
+    pub xorbs: i64,
+    /// Σ `stored_size` of those xorbs.
+    pub stored_bytes: i64,
+}
+
+/// Everything the Xet index holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XetTotals {
+    pub files: i64,
+    pub xorbs: i64,
+    /// Σ `stored_size` of every recorded xorb.
+    pub stored_bytes: i64,
+}
+
+/// One object garbage collection may remove: its key and the bytes it frees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GarbageItem {
+    pub key: String,
+    pub size: i64,
+}
+
+/// What no repository needs any more, as of a cutoff time (see
+/// [`crate::MetaStore::xet_garbage`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XetGarbage {
+    /// Registered files whose sha256 no repository links (`size` = the file's size).
+    pub files: Vec<GarbageItem>,
+    /// Xorbs no live file uses (`size` = stored bytes).
+    pub xorbs: Vec<GarbageItem>,
+}

@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! wharf [--data DIR] serve [--listen HOST:PORT] [--public-url URL] [--xet-convert-delay SECS]
+//!       [--no-inference] [--inference-memory BYTES] [--inference-workers N]
 //! wharf [--data DIR] user add NAME --email EMAIL [--fullname F] [--password P] [--admin]
 //! wharf [--data DIR] token add NAME [--role read|write] [--label L] [--value hf_...]
 //! wharf [--data DIR] token revoke TOKEN
 //! wharf [--data DIR] org add ORG --owner NAME [--fullname F]
 //! wharf [--data DIR] org member ORG NAME --role admin|write|read
+//! wharf [--data DIR] storage stats [--json]
+//! wharf [--data DIR] gc [--apply] [--grace DURATION] [--json]
 //! ```
 
 use anyhow::{Context, Result, bail};
@@ -47,6 +50,8 @@ pub enum Command {
         /// Seconds an LFS object must stay untouched before it is converted to Xet storage.
         #[arg(long, env = "WHARF_XET_CONVERT_DELAY", default_value_t = 60)]
         xet_convert_delay: u64,
+        #[command(flatten)]
+        inference: crate::serve::InferenceArgs,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -57,9 +62,35 @@ pub enum Command {
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Storage accounting.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+    /// Remove Xet files, xorbs and LFS blobs no repository needs (a dry run unless --apply).
+    Gc {
+        /// Delete (without it, only report what would go).
+        #[arg(long)]
+        apply: bool,
+        /// Never remove objects written more recently than this (seconds, or 90m, 1h, 2d):
+        /// an upload may be between its xorbs and its shard.
+        #[arg(long, default_value = "1h", value_parser = crate::maintenance::parse_duration)]
+        grace: std::time::Duration,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Git hooks (run by git itself during a push, not by people).
     #[command(subcommand, hide = true)]
     Hook(HookCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StorageCommand {
+    /// Logical and physical (deduplicated) bytes per repository, and the totals.
+    Stats {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,9 +180,10 @@ pub async fn execute(cli: Cli) -> Result<()> {
             listen,
             public_url,
             xet_convert_delay,
+            inference,
         } => {
             let delay = std::time::Duration::from_secs(xet_convert_delay);
-            crate::serve::run_server(&cli.data, &listen, public_url, delay).await
+            crate::serve::run_server(&cli.data, &listen, public_url, delay, inference).await
         }
         Command::User(UserCommand::Add {
             name,
@@ -208,6 +240,18 @@ pub async fn execute(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Hook(HookCommand::PreReceive) => crate::hook::pre_receive(&cli.data).await,
+        Command::Storage(StorageCommand::Stats { json }) => {
+            let hub = open_hub(&cli.data).await?;
+            crate::maintenance::print_stats(&hub.storage_report().await?, json);
+            Ok(())
+        }
+        Command::Gc { apply, grace, json } => {
+            let hub = open_hub(&cli.data).await?;
+            let options = wharf_hub::GcOptions { grace, apply };
+            let report = crate::maintenance::run_gc(&hub, &cli.data, options).await?;
+            crate::maintenance::print_gc(&report, grace, json);
+            Ok(())
+        }
         Command::Org(OrgCommand::Member { org, name, role }) => {
             let hub = open_hub(&cli.data).await?;
             let role = match role {
@@ -247,6 +291,15 @@ mod tests {
             ],
             &[
                 "wharf",
+                "serve",
+                "--no-inference",
+                "--inference-memory",
+                "512MiB",
+                "--inference-workers",
+                "1",
+            ],
+            &[
+                "wharf",
                 "user",
                 "add",
                 "alice",
@@ -274,6 +327,8 @@ mod tests {
                 "Acme",
             ],
             &["wharf", "org", "member", "acme", "bob", "--role", "write"],
+            &["wharf", "storage", "stats", "--json"],
+            &["wharf", "gc", "--apply", "--grace", "0", "--json"],
         ];
         for f in forms {
             assert!(Cli::try_parse_from(*f).is_ok(), "{f:?}");

@@ -3,6 +3,7 @@
 
 mod cli;
 mod hook;
+mod maintenance;
 mod serve;
 
 pub use cli::Cli;

@@ -21,6 +21,7 @@ pub async fn run_server(
     listen: &str,
     public_url: Option<String>,
     xet_convert_delay: std::time::Duration,
+    inference: InferenceArgs,
 ) -> Result<()> {
     init_tracing();
     let first_start = !data.join("wharf.db").exists();
@@ -39,11 +40,95 @@ pub async fn run_server(
         eprintln!("  wharf --data {d} token add NAME --role write");
         eprintln!("then: HF_ENDPOINT=http://{listen} hf auth login --token <token>");
     }
+    configure_inference(&hub, &inference);
     let hub = Arc::new(hub);
     // Converts LFS objects into Xet storage in the background (one at a time).
     hub.start_xet_worker(xet_convert_delay);
     let state = AppState { hub, public_url };
     serve(listener, state, shutdown_signal()).await
+}
+
+/// `serve`'s switches of the hosted inference API.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InferenceArgs {
+    /// Switch the inference API off (as does WHARF_INFERENCE=off).
+    #[arg(long)]
+    pub no_inference: bool,
+    /// The inference API on or off.
+    #[arg(long = "inference", env = "WHARF_INFERENCE", default_value = "on",
+          value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub inference: bool,
+    /// Memory for loaded models, in bytes (or with K, M, G, KiB, MiB, GiB); least recently
+    /// used models are dropped beyond it.
+    #[arg(long, env = "WHARF_INFERENCE_MEMORY", default_value = "2GiB", value_parser = parse_bytes)]
+    pub inference_memory: u64,
+    /// Inference requests computed at once (each on its own thread).
+    #[arg(long, env = "WHARF_INFERENCE_WORKERS", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub inference_workers: u16,
+}
+
+impl InferenceArgs {
+    fn enabled(&self) -> bool {
+        self.inference && !self.no_inference
+    }
+}
+
+fn parse_switch(s: &str) -> std::result::Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("expected on or off, got '{s}'")),
+    }
+}
+
+/// `2GiB`, `512MB`, `1500000`: a byte count with an optional decimal or binary suffix.
+fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("not a byte count: '{s}'"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit in '{s}' (use K, M, G, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+#[cfg(feature = "inference")]
+fn configure_inference(hub: &Hub, args: &InferenceArgs) {
+    let config = wharf_hub::InferenceConfig {
+        enabled: args.enabled(),
+        memory_budget: args.inference_memory,
+        workers: usize::from(args.inference_workers),
+    };
+    tracing::info!(
+        enabled = config.enabled,
+        memory_mb = config.memory_budget >> 20,
+        workers = config.workers,
+        "inference API"
+    );
+    hub.configure_inference(config);
+}
+
+#[cfg(not(feature = "inference"))]
+fn configure_inference(_hub: &Hub, args: &InferenceArgs) {
+    if args.enabled() {
+        tracing::info!("this server was built without the inference API");
+    }
 }
 
 /// Serves on an already bound listener until `shutdown` completes (tests bind port 0 first).
@@ -85,4 +170,25 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_parse() {
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("512 MB"), Ok(512_000_000));
+        assert_eq!(parse_bytes("1500"), Ok(1500));
+        assert!(parse_bytes("lots").is_err() && parse_bytes("3 parsecs").is_err());
+        assert!(parse_bytes("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn switches_parse() {
+        assert_eq!(parse_switch("OFF"), Ok(false));
+        assert_eq!(parse_switch("on"), Ok(true));
+        assert!(parse_switch("maybe").is_err());
+    }
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod commit;
 pub mod files;
+pub mod inference;
 pub mod lfs;
 pub mod listing;
 pub mod refs;
