@@ -313,6 +313,20 @@ def test_zero_shot_classification(hub, tiny_repos):
     assert all(0 <= o.score <= 1 for o in out)
 
 
+def test_zero_shot_answers_older_clients_in_their_shape(hub, tiny_repos):
+    """huggingface_hub 0.x reads {"sequence", "labels", "scores"}; 1.x and later a list."""
+    body = {"inputs": "A man is eating food.", "parameters": {"candidate_labels": ["food", "sports"]}}
+    repo_id = tiny_repos["tiny-bert-zero-shot"]
+    old = hub.request("POST", f"/models/{repo_id}", hub.alice,
+        headers={**WAIT, "User-Agent": "huggingface_hub/0.36.2; python/3.11"}, json=body)
+    assert old.status_code == 200, old.text
+    legacy = old.json()
+    assert legacy["sequence"] == body["inputs"]
+    assert sorted(legacy["labels"]) == ["food", "sports"] and len(legacy["scores"]) == 2
+    new = post(hub, repo_id, body, token=hub.alice).json()
+    assert {o["label"]: o["score"] for o in new} == pytest.approx(dict(zip(legacy["labels"], legacy["scores"])))
+
+
 def test_question_answering(hub, tiny_repos):
     context = "Paris is the capital of France."
     c = client(hub, tiny_repos["tiny-bert-question-answering"])

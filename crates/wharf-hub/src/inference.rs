@@ -21,7 +21,9 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use wharf_core::{Error, RepoType, Result, normalize_repo_path};
 use wharf_inference::{InferenceError, Model};
 
-pub use wharf_inference::{SUPPORTED as SUPPORTED_MODELS, Task, wants_stream};
+pub use wharf_inference::{
+    SUPPORTED as SUPPORTED_MODELS, Task, legacy_zero_shot_answer, wants_stream,
+};
 
 /// Encoder requests folded into one `infer_batch` call at most.
 const MAX_BATCH: usize = 32;

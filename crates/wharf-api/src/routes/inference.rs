@@ -42,7 +42,7 @@ mod run {
     use wharf_core::{Error, RepoType};
     use wharf_hub::{
         InferenceEvents, InferenceReply, InferenceRequest, RepoAddress, SUPPORTED_MODELS, Task,
-        wants_stream,
+        legacy_zero_shot_answer, wants_stream,
     };
 
     #[derive(serde::Deserialize)]
@@ -79,8 +79,13 @@ mod run {
                 } => loading_response(&message, estimated_time),
             }
         } else {
+            let legacy = legacy_zero_shot(&headers, &req.body);
             match s.hub.infer(&caller, req).await? {
-                InferenceReply::Ready(answer) => axum::Json(answer).into_response(),
+                InferenceReply::Ready(answer) => match legacy {
+                    Some(sequence) => axum::Json(legacy_zero_shot_answer(&sequence, &answer)),
+                    None => axum::Json(answer),
+                }
+                .into_response(),
                 InferenceReply::Loading {
                     message,
                     estimated_time,
@@ -96,6 +101,19 @@ mod run {
                 "Unknown or unsupported task '{tag}'. Supported: {SUPPORTED_MODELS}"
             ))
         })
+    }
+
+    /// huggingface_hub before 1.0 reads zero-shot answers in the classic shape
+    /// (`{"sequence", "labels", "scores"}`), newer clients a list of `{label, score}`: no one
+    /// answer fits both, so the client's version decides. A zero-shot body is the one with
+    /// `parameters.candidate_labels` and a text input; returns that text.
+    fn legacy_zero_shot(headers: &HeaderMap, body: &Value) -> Option<String> {
+        let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+        if !agent.starts_with("huggingface_hub/0.") {
+            return None;
+        }
+        body.pointer("/parameters/candidate_labels")?;
+        body.get("inputs")?.as_str().map(str::to_string)
     }
 
     fn header_flag(headers: &HeaderMap, name: &str) -> bool {
