@@ -2,6 +2,7 @@
 JavaScript: sign-up and log-in, tokens, creating a repo, uploading, editing the card with its
 metadata form, the card, listing, history and diff pages, privacy, safe rendering and CSRF.
 """
+import json
 import re
 import uuid
 
@@ -432,3 +433,182 @@ def test_wrong_method_gets_an_error_page(hub, carol, model):
         assert r.headers.get("X-Error-Message"), r.headers
         assert "GET" in r.headers.get("Allow", ""), r.headers
         assert "405" in r.text
+
+
+# --- the inference widget on model pages --------------------------------------------------------
+# Tiny random-weight models (wharf-inference's `make_tiny_models`, as in test_inference.py) are
+# uploaded through the web upload form; the widget's form is then posted as wharf.js posts it
+# (`Accept: application/json` or `text/event-stream`) and as a browser without JavaScript does.
+
+@pytest.fixture(scope="module")
+def tiny_model_dir():
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    make = root / "target" / "debug" / "examples" / "make_tiny_models"
+    if not make.exists():
+        subprocess.run(["cargo", "build", "-q", "-p", "wharf-inference", "--example", "make_tiny_models"],
+                       cwd=root, check=True, timeout=1800)
+    out = Path(tempfile.mkdtemp(prefix="wharf-widget-models-"))
+    subprocess.run([str(make), str(out)], check=True, capture_output=True, timeout=300)
+    yield out
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def web_model(browser, folder, visibility="public", card=None):
+    """Creates a model on /new and uploads a tiny model's files through the upload form."""
+    name = unique(folder.name)
+    r = browser.submit("/new", data={"owner": browser.name, "name": name, "type": "model", "visibility": visibility})
+    assert r.status_code == 303, (r.status_code, r.text[:300])
+    repo = f"{browser.name}/{name}"
+    files = []
+    for path in sorted(folder.iterdir()):
+        data = card.encode() if card is not None and path.name == "README.md" else path.read_bytes()
+        files.append(("files", (path.name, data, "application/octet-stream")))
+    token = browser.csrf(f"/{repo}/upload/main")
+    r = browser.post(f"/{repo}/upload/main", data={"_csrf": token, "summary": "Upload the model"}, files=files)
+    assert r.status_code == 303, (r.status_code, r.text[:300])
+    return repo
+
+
+def widget_post(browser, repo, data, accept="application/json", csrf=None, **kw):
+    """Posts the widget form of `repo` with the CSRF token of its page (or the one given)."""
+    if csrf is None:
+        csrf = CSRF_RE.search(browser.get(f"/{repo}").text).group(1)
+    headers = {"Accept": accept} if accept else {}
+    return browser.post(f"/{repo}/widget", data={"_csrf": csrf, **data}, headers=headers, timeout=180, **kw)
+
+
+@pytest.fixture(scope="module")
+def widget_repos(carol, tiny_model_dir):
+    names = ["tiny-bert-fill-mask", "tiny-roberta-fill-mask", "tiny-bert-zero-shot", "tiny-bert-question-answering",
+             "tiny-bert-token-classification", "tiny-gpt2-text-generation"]
+    return {name: web_model(carol, tiny_model_dir / name) for name in names}
+
+
+def test_widget_fill_mask_answers_json_and_html(carol, widget_repos):
+    repo = widget_repos["tiny-bert-fill-mask"]
+    page = carol.get(f"/{repo}").text
+    assert 'data-testid="widget"' in page and 'data-task="fill-mask"' in page
+    assert f'action="/{repo}/widget"' in page
+    # The mask token comes from the tokenizer files; the card's example fills the form.
+    hint = re.search(r'data-testid="widget-hint">([^<]*)<', page).group(1)
+    assert "[MASK]" in hint
+    assert ">The goal of life is [MASK].</textarea>" in page
+
+    r = widget_post(carol, repo, {"text": "Paris is the [MASK] of France."})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert len(answer) == 5 and all({"token_str", "score", "sequence"} <= set(a) for a in answer)
+    assert answer == sorted(answer, key=lambda a: -a["score"])
+
+    # Without JavaScript: the same form gives an HTML page with a score bar per candidate.
+    r = widget_post(carol, repo, {"text": "Paris is the [MASK] of France."}, accept=None)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert r.text.count('class="score-row"') == 5
+    for a in answer:
+        assert f'<span class="score-value num">{a["score"]:.3f}</span>' in r.text
+
+    # RoBERTa-style models ask for <mask>.
+    page = carol.get(f"/{widget_repos['tiny-roberta-fill-mask']}").text
+    hint = re.search(r'data-testid="widget-hint">([^<]*)<', page).group(1)
+    assert "&lt;mask&gt;" in hint or "&#60;mask&#62;" in hint
+
+
+def test_widget_zero_shot_question_answering_and_entities(carol, widget_repos):
+    repo = widget_repos["tiny-bert-zero-shot"]
+    page = carol.get(f"/{repo}").text
+    assert 'name="candidate_labels"' in page and 'name="multi_label"' in page
+    r = widget_post(carol, repo, {"text": "I love football", "candidate_labels": "sports, politics , music"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert sorted(a["label"] for a in answer) == ["music", "politics", "sports"]
+    assert sum(a["score"] for a in answer) == pytest.approx(1.0, abs=1e-4)
+    r = widget_post(carol, repo, {"text": "I love football", "candidate_labels": " , "})
+    assert r.status_code == 400 and "candidate label" in r.json()["error"]
+
+    repo = widget_repos["tiny-bert-question-answering"]
+    page = carol.get(f"/{repo}").text
+    assert 'name="context"' in page
+    context = "My name is Sarah and I live in London"
+    r = widget_post(carol, repo, {"text": "Where does Sarah live?", "context": context})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert context[answer["start"]:answer["end"]] == answer["answer"] and 0 <= answer["score"] <= 1
+    r = widget_post(carol, repo, {"text": "Where does Sarah live?", "context": context}, accept=None)
+    assert r.status_code == 200 and 'class="qa-answer"' in r.text
+
+    repo = widget_repos["tiny-bert-token-classification"]
+    r = widget_post(carol, repo, {"text": context}, accept=None)
+    assert r.status_code == 200, r.text[:300]
+    assert 'class="entities"' in r.text and "London" in r.text
+
+
+def test_widget_streams_generated_text(carol, widget_repos):
+    repo = widget_repos["tiny-gpt2-text-generation"]
+    page = carol.get(f"/{repo}").text
+    assert 'data-task="text-generation"' in page
+    r = widget_post(carol, repo, {"text": "Hello world", "max_new_tokens": "8"}, accept="text/event-stream",
+                    stream=True)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    events = [json.loads(line[5:]) for line in r.iter_lines(decode_unicode=True) if line.startswith("data:")]
+    assert len(events) == 8, events
+    assert [e["index"] for e in events] == list(range(1, 9))
+    assert all(e["generated_text"] is None for e in events[:-1])
+    assert events[-1]["generated_text"] == "".join(e["token"]["text"] for e in events)
+    # Without streaming (JSON) the answer is the same: greedy generation is deterministic.
+    r = widget_post(carol, repo, {"text": "Hello world", "max_new_tokens": "8"})
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["generated_text"] == events[-1]["generated_text"]
+
+
+def test_widget_checks_the_csrf_token(hub, carol, widget_repos):
+    repo = widget_repos["tiny-bert-fill-mask"]
+    data = {"text": "Paris is the [MASK] of France."}
+    r = carol.post(f"/{repo}/widget", data=data, headers={"Accept": "application/json"})
+    assert r.status_code == 403 and "error" in r.json()
+    r = widget_post(carol, repo, data, csrf="forged")
+    assert r.status_code == 403 and "error" in r.json()
+    r = widget_post(carol, repo, data, csrf="forged", accept=None)
+    assert r.status_code == 403 and r.headers["Content-Type"].startswith("text/html")
+    # The token of another visitor does not do either.
+    other = Browser(hub)
+    token = other.csrf("/login")
+    assert widget_post(carol, repo, data, csrf=token).status_code == 403
+    # The script may send the token as a header instead.
+    token = CSRF_RE.search(carol.get(f"/{repo}").text).group(1)
+    r = carol.post(f"/{repo}/widget", data=data, headers={"Accept": "application/json", "X-CSRF-Token": token})
+    assert r.status_code == 200, r.text
+    # Anonymous visitors use public models' widgets with their visitor token.
+    anon = Browser(hub)
+    r = widget_post(anon, repo, data)
+    assert r.status_code == 200 and len(r.json()) == 5
+
+
+def test_private_models_widget_is_invisible_to_others(hub, carol, tiny_model_dir):
+    repo = web_model(carol, tiny_model_dir / "tiny-bert-fill-mask", visibility="private")
+    assert 'data-testid="widget"' in carol.get(f"/{repo}").text
+    assert widget_post(carol, repo, {"text": "Hello [MASK]."}).status_code == 200
+    bob = Browser(hub)
+    bob.log_in("bob", "bob-pass-123")
+    anon = Browser(hub)
+    for who in (bob, anon):
+        assert who.get(f"/{repo}").status_code == 404
+        token = who.csrf("/login") if who is anon else CSRF_RE.search(who.get("/").text).group(1)
+        r = widget_post(who, repo, {"text": "Hello [MASK]."}, csrf=token)
+        assert r.status_code == 404 and "error" in r.json()
+        assert "Hello" not in r.text
+        r = widget_post(who, repo, {"text": "Hello [MASK]."}, csrf=token, accept=None)
+        assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html")
+
+
+def test_widget_absent_when_the_card_turns_inference_off(carol, tiny_model_dir):
+    card = (tiny_model_dir / "tiny-bert-fill-mask" / "README.md").read_text()
+    repo = web_model(carol, tiny_model_dir / "tiny-bert-fill-mask", card=card.replace("---\n", "---\ninference: false\n", 1))
+    page = carol.get(f"/{repo}").text
+    assert 'data-testid="widget"' not in page and "id=\"widget-form\"" not in page
+    r = widget_post(carol, repo, {"text": "Hello [MASK]."})
+    assert r.status_code == 400 and "inference: false" in r.json()["error"]

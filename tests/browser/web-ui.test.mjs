@@ -6,37 +6,9 @@
 //
 // The steps share one browser and build on each other: a step whose prerequisite failed is
 // skipped (its cause is the earlier failure). Run through run.mjs (see there for the environment).
-import { after, before, describe, test } from "node:test";
+import { after, before, describe } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(here, "..", "..");
-
-const BASE = (process.env.WHARF_URL || "").replace(/\/+$/, "");
-const USER2 = process.env.WHARF_USER2;
-const USER2_PASSWORD = process.env.WHARF_USER2_PASSWORD;
-const SHOTS = path.resolve(ROOT, process.env.WHARF_SCREENSHOT_DIR || "docs/screenshots");
-const FAILURES = process.env.WHARF_FAILURE_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "wharf-browser-failures-"));
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-
-// playwright-core's own browser downloads are not used: Debian's Chromium, headless. launch()
-// gives every run a fresh temporary profile (its own --user-data-dir), removed on close.
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const VIEWPORT = { width: 1280, height: 800 };
+import { BASE, USER2, USER2_PASSWORD, contextOptions, docShot as saveShot, launchChromium, stepper, url, visit, watch as watchPage } from "./harness.mjs";
 
 // The account signed up in the browser, and its repositories (a fresh server per run, so fixed
 // names: they also keep the screenshots the same from run to run).
@@ -84,124 +56,23 @@ let ada;
 let page;
 /** Uncaught errors of the pages' scripts (wharf.js must not throw). */
 const pageErrors = [];
-/** Steps that passed, by name: later steps name the ones they need. */
-const passed = new Set();
 /** What earlier steps found out (the token, commit URLs). */
 const found = {};
 
-function url(p) {
-  return BASE + p;
-}
-
 function watch(p) {
-  p.on("pageerror", (e) => pageErrors.push(`${p.url()}: ${e.message}`));
-  p.setDefaultTimeout(15_000);
-  p.setDefaultNavigationTimeout(20_000);
-  return p;
+  return watchPage(p, pageErrors);
 }
 
 async function newPage(context) {
   return watch(await context.newPage());
 }
 
-/**
- * A test that runs only when the steps it `needs` passed. On failure the page is saved to
- * WHARF_FAILURE_DIR with its URL, to see what the browser saw.
- */
-function step(name, needs, fn) {
-  test(name, async (t) => {
-    const missing = needs.filter((n) => !passed.has(n));
-    if (missing.length) {
-      t.skip(`needs: ${missing.join(", ")}`);
-      return;
-    }
-    try {
-      await fn(t);
-      passed.add(name);
-    } catch (e) {
-      if (page && !page.isClosed()) {
-        const file = path.join(FAILURES, `${name.replace(/[^A-Za-z0-9]+/g, "-")}.png`);
-        fs.mkdirSync(FAILURES, { recursive: true });
-        await page.screenshot({ path: file }).catch(() => {});
-        t.diagnostic(`failed at ${page.url()}; screenshot ${file}`);
-      }
-      throw e;
-    }
-  });
-}
+/** A step that runs only when the steps it `needs` passed (see harness.mjs). */
+const step = stepper(() => page);
 
-/** Navigates and returns the main response (asserting its status). */
-async function visit(p, where, status = 200) {
-  const r = await p.goto(url(where));
-  assert.ok(r, `no response for ${where}`);
-  assert.equal(r.status(), status, `GET ${where}: status ${r.status()}`);
-  return r;
-}
-
-/**
- * A screenshot for docs/screenshots: 1280×800 (the viewport, not the whole page). Values that
- * change from run to run (the port in URLs, commit ids, dates) are set to fixed ones in the page
- * first, so an unchanged interface gives the same picture and the committed files stay as they are.
- */
-async function docShot(p, name) {
-  await p.evaluate((origin) => {
-    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    const fakeSha = (s) => "3f9c2e7a1b8d4c6e0f5a9b2d7c1e8f4a6b3d0c5e".slice(0, s.length);
-    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-      let v = n.nodeValue;
-      v = v.split(origin).join("http://localhost:8080");
-      v = v.replace(/\b[0-9a-f]{40}\b/g, fakeSha);
-      v = v.replace(/\b\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\b/g, "2025-01-01 12:00 UTC");
-      if (n.parentElement && n.parentElement.closest(".sha")) v = v.replace(/\b[0-9a-f]{7,12}\b/g, fakeSha);
-      n.nodeValue = v;
-    }
-  }, BASE);
-  // Settled: fonts loaded and two frames drawn since the changes.
-  await p.evaluate(() => document.fonts.ready.then(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))));
-  const png = await p.screenshot({ animations: "disabled", caret: "hide" });
-  const file = path.join(SHOTS, `${name}.png`);
-  if (process.env.WHARF_SCREENSHOTS !== "update" && fs.existsSync(file) && (await pixelsChanged(fs.readFileSync(file), png)) <= SAME_PICTURE_PIXELS) {
-    return; // the same picture: leave the file (and git) alone
-  }
-  fs.mkdirSync(SHOTS, { recursive: true });
-  fs.writeFileSync(file, png);
-}
-
-/**
- * Software rendering is not quite deterministic: a few anti-aliased pixels differ from run to
- * run. Up to this many changed pixels the committed screenshot is kept as it is.
- */
-const SAME_PICTURE_PIXELS = 100;
-let scratch;
-
-/** How many pixels differ between two PNGs (all of them when the sizes differ). */
-async function pixelsChanged(a, b) {
-  scratch ??= await browser.newPage();
-  return scratch.evaluate(async ([a, b]) => {
-    const load = (src) => new Promise((ok, fail) => {
-      const img = new Image();
-      img.onload = () => ok(img);
-      img.onerror = fail;
-      img.src = `data:image/png;base64,${src}`;
-    });
-    const pixels = (img) => {
-      const c = document.createElement("canvas");
-      c.width = img.width;
-      c.height = img.height;
-      const ctx = c.getContext("2d");
-      ctx.drawImage(img, 0, 0);
-      return ctx.getImageData(0, 0, c.width, c.height).data;
-    };
-    const [ia, ib] = await Promise.all([load(a), load(b)]);
-    if (ia.width !== ib.width || ia.height !== ib.height) return Infinity;
-    const pa = pixels(ia);
-    const pb = pixels(ib);
-    let n = 0;
-    for (let i = 0; i < pa.length; i += 4) {
-      if (pa[i] !== pb[i] || pa[i + 1] !== pb[i + 1] || pa[i + 2] !== pb[i + 2] || pa[i + 3] !== pb[i + 3]) n += 1;
-    }
-    return n;
-  }, [a.toString("base64"), b.toString("base64")]).catch(() => Infinity);
+/** A screenshot for docs/screenshots (see harness.mjs). */
+function docShot(p, name) {
+  return saveShot(browser, p, name);
 }
 
 /** Rows of the file list: their data-path values. */
@@ -255,8 +126,8 @@ async function activeContent(p, selector) {
 describe("Wharf web interface", () => {
   before(async () => {
     assert.ok(BASE, "WHARF_URL is not set");
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-    ada = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: "en-US", timezoneId: "UTC" });
+    browser = await launchChromium();
+    ada = await browser.newContext(contextOptions());
     page = await newPage(ada);
   });
 
@@ -582,7 +453,7 @@ describe("Wharf web interface", () => {
     await visit(page, `/${USER}`);
     assert.ok((await cardIds(page)).includes(SECRET));
 
-    const other = await browser.newContext({ viewport: VIEWPORT });
+    const other = await browser.newContext({ viewport: contextOptions().viewport });
     try {
       const p = await newPage(other);
       await visit(p, "/login");

@@ -285,6 +285,11 @@ fn remove_snapshots(dirs: Vec<PathBuf>) {
 }
 
 impl Hub {
+    /// Whether this server answers inference requests (`serve --no-inference` switches it off).
+    pub fn inference_enabled(&self) -> bool {
+        self.inference.config().enabled
+    }
+
     /// Applies the server's inference settings and clears snapshots left by a previous run
     /// (nothing is loaded yet, so none of them is in use). Called once at start.
     pub fn configure_inference(&self, config: InferenceConfig) {

@@ -121,4 +121,216 @@
     if (refresh) { refresh.addEventListener("click", render); }
     render();
   }
+
+  // Inference widget: the form posts with fetch and the answer is drawn in place; text
+  // generation streams its tokens. Model output only ever reaches the page as textContent.
+  var widgetForm = document.getElementById("widget-form");
+  if (widgetForm && window.fetch && window.URLSearchParams && window.FormData) {
+    setUpWidget(widgetForm);
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+
+  function fieldValue(form, name) {
+    var f = form.querySelector("[name=" + name + "]");
+    return f ? f.value : "";
+  }
+
+  function setUpWidget(form) {
+    var task = form.getAttribute("data-task");
+    var result = document.getElementById("widget-result");
+    var status = document.getElementById("widget-status");
+    var submit = document.getElementById("widget-submit");
+    // Examples fill the form in place (without JavaScript they reload the page filled in).
+    document.querySelectorAll("a[data-example]").forEach(function (a) {
+      a.addEventListener("click", function (e) {
+        e.preventDefault();
+        [["text", "data-text"], ["context", "data-context"], ["candidate_labels", "data-candidate-labels"],
+          ["sentences", "data-sentences"]].forEach(function (pair) {
+          var f = form.querySelector("[name=" + pair[0] + "]");
+          if (f) { f.value = a.getAttribute(pair[1]) || ""; }
+        });
+        var multi = form.querySelector("[name=multi_label]");
+        if (multi) { multi.checked = a.getAttribute("data-multi-label") === "true"; }
+        result.textContent = "";
+      });
+    });
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var stream = task === "text-generation" && !!window.TextDecoder && !!window.ReadableStream;
+      var body = new URLSearchParams(new FormData(form));
+      result.textContent = "";
+      status.textContent = "Computing…";
+      submit.disabled = true;
+      fetch(form.action, {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: { "Accept": stream ? "text/event-stream" : "application/json", "X-CSRF-Token": fieldValue(form, "_csrf") }
+      }).then(function (r) {
+        var type = r.headers.get("Content-Type") || "";
+        if (r.ok && type.indexOf("text/event-stream") === 0) {
+          return readTokens(r, form, result);
+        }
+        return r.json().catch(function () { return {}; }).then(function (data) {
+          if (!r.ok || (data && data.error)) {
+            throw new Error((data && data.error) || ("The server answered " + r.status + "."));
+          }
+          drawAnswer(task, form, data, result);
+        });
+      }).then(function () {
+        status.textContent = "";
+      }).catch(function (err) {
+        result.textContent = "";
+        var p = el("p", "widget-error", err.message || "The request failed.");
+        p.setAttribute("data-testid", "widget-error");
+        result.appendChild(p);
+        status.textContent = "";
+      }).then(function () {
+        submit.disabled = false;
+      });
+    });
+  }
+
+  // Server-sent token events (TGI's format): each token's text is appended as it arrives.
+  function readTokens(response, form, result) {
+    var out = generationBlock(fieldValue(form, "text"), "");
+    result.appendChild(out.block);
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    var handle = function (frame) {
+      frame.split("\n").forEach(function (line) {
+        if (line.indexOf("data:") !== 0) { return; }
+        var event = JSON.parse(line.slice(5));
+        if (event.error) { throw new Error(event.error); }
+        if (event.token && !event.token.special) {
+          out.generated.appendChild(document.createTextNode(event.token.text));
+        }
+      });
+    };
+    var pump = function () {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) {
+          if (buffer.trim()) { handle(buffer); }
+          return undefined;
+        }
+        buffer += decoder.decode(chunk.value, { stream: true });
+        var frames = buffer.split("\n\n");
+        buffer = frames.pop();
+        frames.forEach(handle);
+        return pump();
+      });
+    };
+    return pump();
+  }
+
+  function generationBlock(prompt, added) {
+    var block = el("p", "generation");
+    block.appendChild(el("span", "prompt", prompt));
+    var generated = el("span", "generated", added);
+    generated.setAttribute("data-testid", "widget-generated");
+    block.appendChild(generated);
+    return { block: block, generated: generated };
+  }
+
+  // A list answer, or the first of a list of lists (one per input).
+  function firstList(data) {
+    if (!Array.isArray(data)) { return []; }
+    return Array.isArray(data[0]) ? data[0] : data;
+  }
+
+  function lines(text) {
+    return text.split("\n").map(function (s) { return s.trim(); }).filter(function (s) { return s; });
+  }
+
+  function scoreBars(rows) {
+    var list = el("ol", "scores");
+    rows.forEach(function (r) {
+      var score = Number(r.score) || 0;
+      var li = el("li", "score-row");
+      li.appendChild(el("span", "score-label", r.label));
+      li.appendChild(el("span", "score-value num", score.toFixed(3)));
+      var bar = el("span", "score-bar");
+      var fill = el("span", "score-fill");
+      fill.style.width = (Math.round(Math.max(0, Math.min(1, score)) * 1000) / 10) + "%";
+      bar.appendChild(fill);
+      li.appendChild(bar);
+      list.appendChild(li);
+    });
+    return list;
+  }
+
+  // The text with each entity in a <mark> labelled by its group (offsets count characters).
+  function entities(text, items) {
+    var chars = Array.from(text);
+    var p = el("p", "entities");
+    var at = 0;
+    items.slice().sort(function (a, b) { return a.start - b.start; }).forEach(function (item) {
+      var start = item.start;
+      var end = Math.min(item.end, chars.length);
+      if (!(start >= at && start < end)) { return; }
+      if (start > at) { p.appendChild(document.createTextNode(chars.slice(at, start).join(""))); }
+      var group = item.entity_group || item.entity || "";
+      var mark = el("mark", "entity", chars.slice(start, end).join(""));
+      mark.setAttribute("data-entity", group);
+      mark.appendChild(el("span", "entity-label", group));
+      p.appendChild(mark);
+      at = end;
+    });
+    if (at < chars.length) { p.appendChild(document.createTextNode(chars.slice(at).join(""))); }
+    return p;
+  }
+
+  function shapeOf(data) {
+    var shape = [];
+    for (var v = data; Array.isArray(v); v = v[0]) { shape.push(v.length); if (!v.length) { break; } }
+    return shape;
+  }
+
+  function drawAnswer(task, form, data, result) {
+    var rows = null;
+    if (task === "fill-mask") {
+      rows = firstList(data).map(function (d) { return { label: d.token_str, score: d.score }; });
+    } else if (task === "text-classification" || task === "zero-shot-classification") {
+      rows = data && Array.isArray(data.labels)
+        ? data.labels.map(function (l, i) { return { label: l, score: data.scores[i] }; })
+        : firstList(data).map(function (d) { return { label: d.label, score: d.score }; });
+    } else if (task === "sentence-similarity") {
+      var sentences = lines(fieldValue(form, "sentences"));
+      rows = firstList(data).map(function (s, i) { return { label: sentences[i] || "", score: s }; });
+    }
+    if (rows) {
+      result.appendChild(scoreBars(rows));
+    } else if (task === "token-classification") {
+      result.appendChild(entities(fieldValue(form, "text"), firstList(data)));
+    } else if (task === "question-answering") {
+      var best = Array.isArray(data) ? data[0] : data;
+      var p = el("p", "qa-answer");
+      p.appendChild(el("span", "label", "Answer"));
+      p.appendChild(el("strong", "answer-text", best && best.answer));
+      p.appendChild(el("span", "muted num", best ? Number(best.score).toFixed(3) : ""));
+      result.appendChild(p);
+    } else if (task === "feature-extraction") {
+      var flat = [data].flat(Infinity).slice(0, 6).map(function (x) { return Number(x).toFixed(4); });
+      var v = el("p", "vector");
+      v.appendChild(el("span", "label", "Vector"));
+      v.appendChild(el("span", "vector-shape", shapeOf(data).join(" × ")));
+      result.appendChild(v);
+      var values = el("p", "muted vector-values");
+      values.appendChild(el("code", null, "[" + flat.join(", ") + ", …]"));
+      result.appendChild(values);
+    } else if (task === "text-generation") {
+      var out = Array.isArray(data) ? data[0] : data;
+      // Without return_full_text the answer is only what the model added to the prompt.
+      result.appendChild(generationBlock(fieldValue(form, "text"), (out && out.generated_text) || "").block);
+    } else {
+      result.appendChild(el("pre", "snippet", JSON.stringify(data, null, 2)));
+    }
+  }
 })();

@@ -14,6 +14,7 @@ pub mod listing;
 pub mod repo;
 pub mod settings;
 pub mod upload;
+pub mod widget;
 
 use crate::WebState;
 use crate::error::{WebError, WebResult, html};
@@ -30,6 +31,8 @@ use wharf_hub::RepoAddress;
 
 /// Bodies of ordinary forms (a file edited in the browser is the largest).
 const FORM_LIMIT: usize = 16 * 1024 * 1024;
+/// Bodies of the inference widget's form (prompts, contexts, sentences).
+const WIDGET_LIMIT: usize = 1024 * 1024;
 
 /// Every page route.
 pub fn routes() -> Router<WebState> {
@@ -71,6 +74,13 @@ fn repo_routes(prefix: &str, kind: RepoType) -> Router<WebState> {
     let uploads = Router::new()
         .route(&at("/upload/{rev}"), get(upload::form).post(upload::upload))
         .layer(DefaultBodyLimit::disable());
+    // Only models have the inference widget.
+    let mut widget = Router::new();
+    if kind == RepoType::Model {
+        widget = widget
+            .route(&at("/widget"), post(widget::run))
+            .layer(DefaultBodyLimit::max(WIDGET_LIMIT));
+    }
     Router::new()
         .route(&at(""), get(repo::card))
         .route(&at("/tree/{rev}"), get(files::tree))
@@ -88,6 +98,7 @@ fn repo_routes(prefix: &str, kind: RepoType) -> Router<WebState> {
         .route(&at("/settings"), get(settings::show).post(settings::update))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .merge(uploads)
+        .merge(widget)
         .layer(axum::Extension(kind))
 }
 

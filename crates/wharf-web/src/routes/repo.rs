@@ -5,7 +5,8 @@ use crate::error::{WebResult, status_of};
 use crate::format::{human_size, param_count, path_url, redirect, repo_url};
 use crate::markdown;
 use crate::routes::files::read_text;
-use crate::routes::{Target, WebForm, facets, page, page_with_status};
+use crate::routes::widget::WidgetView;
+use crate::routes::{ListParams, Target, WebForm, facets, page, page_with_status, widget};
 use crate::session::{Chrome, Ctx};
 use crate::views::RepoHead;
 use askama::Template;
@@ -96,6 +97,7 @@ struct CardPage {
     file_count: usize,
     params: Option<String>,
     tensor_types: Vec<String>,
+    widget: Option<WidgetView>,
 }
 
 /// The strings of a card field that is a string or a list of strings.
@@ -230,8 +232,14 @@ fn snippets(repo_type: RepoType, id: &str, task: Option<&str>, base_url: &str) -
     out
 }
 
-/// `GET /{ns}/{name}`: the rendered card, metadata and usage snippets.
-pub async fn card(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult<Response> {
+/// `GET /{ns}/{name}`: the rendered card, metadata, usage snippets and, for models the server
+/// can run, the inference widget (`?widget_example=N` starts it with the card's N-th example).
+pub async fn card(
+    State(s): State<WebState>,
+    ctx: Ctx,
+    t: Target,
+    q: ListParams,
+) -> WebResult<Response> {
     let info = s.hub.repo_info(&ctx.caller, &t.addr, None).await?;
     let head = RepoHead::new(&info.repo, &ctx.caller, "card");
     let addr = head.address();
@@ -262,6 +270,8 @@ pub async fn card(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult<R
         .map(|f| f.lfs.as_ref().map_or(f.size, |p| p.size))
         .sum();
     let task = info.derived.pipeline_tag.clone();
+    let example = q.get("widget_example").and_then(|n| n.parse().ok());
+    let widget = widget::view(&s, &ctx, &info, &head, example).await;
     page(&CardPage {
         chrome: ctx.chrome(),
         tags: tag_chips(&info.derived.tags, plural),
@@ -298,6 +308,7 @@ pub async fn card(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult<R
                     .collect()
             })
             .unwrap_or_default(),
+        widget,
         repo: head,
     })
 }
