@@ -92,25 +92,99 @@ impl Weights {
     }
 }
 
+/// Largest safetensors header accepted (the format's own reference limit).
+const MAX_HEADER: u64 = 100 * 1024 * 1024;
+
+/// One tensor as the safetensors header describes it.
+#[derive(serde::Deserialize)]
+struct TensorEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: [u64; 2],
+}
+
+/// Reads a safetensors file tensor by tensor (header first, then each tensor's byte range), so
+/// loading never holds the whole file and all of its converted tensors at once: the peak is the
+/// tensors plus one raw tensor, not twice the checkpoint.
 fn load_file(path: &Path) -> Result<HashMap<String, Tensor>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| InferenceError::Load(format!("cannot read {}: {e}", path.display())))?;
-    let raw = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| {
-        InferenceError::Load(format!(
-            "{} is not a valid safetensors file: {e}",
-            path.display()
-        ))
-    })?;
-    raw.into_iter()
-        .map(|(name, t)| {
-            let t = if t.dtype() == DType::F32 {
-                t
-            } else {
-                t.to_dtype(DType::F32).map_err(load_err)?
-            };
-            Ok((name, t))
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |why: String| InferenceError::Load(format!("{}: {why}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
+    let file_len = file.metadata().map_err(|e| bad(e.to_string()))?.len();
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| bad("not a safetensors file (too short)".into()))?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > MAX_HEADER || header_len.saturating_add(8) > file_len {
+        return Err(bad(format!(
+            "safetensors header length {header_len} is invalid"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| bad(format!("cannot read the header: {e}")))?;
+    let mut entries: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("the safetensors header is not valid JSON: {e}")))?;
+    entries.remove("__metadata__");
+    let data_start = 8 + header_len;
+    let mut tensors: Vec<(String, TensorEntry)> = entries
+        .into_iter()
+        .map(|(name, v)| {
+            serde_json::from_value::<TensorEntry>(v)
+                .map(|e| (name.clone(), e))
+                .map_err(|e| bad(format!("tensor {name}: {e}")))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    // In file order, so the reads are sequential.
+    tensors.sort_by_key(|(_, e)| e.data_offsets[0]);
+    let mut out = HashMap::with_capacity(tensors.len());
+    let mut buf = Vec::new();
+    for (name, entry) in tensors {
+        let dtype = safetensors_dtype(&entry.dtype).ok_or_else(|| {
+            bad(format!(
+                "tensor {name}: dtype {} is not supported",
+                entry.dtype
+            ))
+        })?;
+        let [start, end] = entry.data_offsets;
+        let elems = entry
+            .shape
+            .iter()
+            .try_fold(1usize, |n, d| n.checked_mul(*d))
+            .ok_or_else(|| bad(format!("tensor {name}: shape overflows")))?;
+        let expected = (elems as u64).saturating_mul(dtype.size_in_bytes() as u64);
+        if end < start || end - start != expected || data_start.saturating_add(end) > file_len {
+            return Err(bad(format!(
+                "tensor {name}: data offsets do not match its shape"
+            )));
+        }
+        buf.resize((end - start) as usize, 0);
+        file.seek(SeekFrom::Start(data_start + start))
+            .and_then(|_| file.read_exact(&mut buf))
+            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        let t =
+            Tensor::from_raw_buffer(&buf, dtype, &entry.shape, &Device::Cpu).map_err(load_err)?;
+        let t = if dtype == DType::F32 {
+            t
+        } else {
+            t.to_dtype(DType::F32).map_err(load_err)?
+        };
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+fn safetensors_dtype(name: &str) -> Option<DType> {
+    Some(match name {
+        "F32" => DType::F32,
+        "F16" => DType::F16,
+        "BF16" => DType::BF16,
+        "F64" => DType::F64,
+        "I64" => DType::I64,
+        "U32" => DType::U32,
+        "U8" => DType::U8,
+        _ => return None,
+    })
 }
 
 /// The distinct shard files named by `model.safetensors.index.json`, checked to stay inside `dir`.
@@ -140,4 +214,72 @@ fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
             Ok(dir.join(name))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    fn write(dir: &Path, header: &str, data: &[u8]) -> std::path::PathBuf {
+        let path = dir.join("model.safetensors");
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        path
+    }
+
+    #[test]
+    fn reads_tensors_and_converts_to_f32() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut data: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
+        data.extend_from_slice(&half::bf16::from_f32(3.0).to_le_bytes());
+        let header = r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[1,1],"data_offsets":[8,10]}}"#;
+        let map = load_file(&write(dir.path(), header, &data)).unwrap_or_else(|e| panic!("{e}"));
+        let a = map["a"].to_vec1::<f32>().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a, vec![1.5, -2.0]);
+        assert_eq!(map["b"].dtype(), DType::F32);
+        assert_eq!(
+            map["b"].flatten_all().and_then(|t| t.to_vec1::<f32>()).ok(),
+            Some(vec![3.0])
+        );
+    }
+
+    #[test]
+    fn broken_files_are_load_errors() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cases: [(&str, &[u8]); 5] = [
+            // Offsets past the end of the file.
+            (
+                r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+                &[0; 8],
+            ),
+            // Offsets that disagree with the shape.
+            (
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#,
+                &[0; 8],
+            ),
+            // Unknown dtype, not JSON, shape overflow.
+            (
+                r#"{"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}"#,
+                &[0; 1],
+            ),
+            ("{not json", &[]),
+            (
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#,
+                &[],
+            ),
+        ];
+        for (header, data) in cases {
+            let err = load_file(&write(dir.path(), header, data));
+            assert!(matches!(err, Err(InferenceError::Load(_))), "{header}");
+        }
+        // A header length larger than the file.
+        let path = dir.path().join("short.safetensors");
+        std::fs::write(&path, u64::MAX.to_le_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(load_file(&path), Err(InferenceError::Load(_))));
+    }
 }
