@@ -3,7 +3,9 @@
 //! commit's only parent is cached, the new answer is derived from it by comparing the two
 //! listings (entries whose id did not change keep their last commit; the others get this
 //! commit) instead of walking history again. Writes warm the cache for the new head's root, so
-//! the common path (commit, then open the repo page) costs one listing comparison.
+//! the common path (commit, then open the repo page) costs one listing comparison. Answers are
+//! also kept in the metadata store (the newest few per folder), so a restart does not turn
+//! the next listing of a large folder into a history walk.
 
 use crate::{Hub, RepoHandle, blocking};
 use std::collections::{HashMap, VecDeque};
@@ -16,8 +18,11 @@ pub(crate) type FolderCommits = Arc<HashMap<String, CommitInfo>>;
 
 type Key = (String, String, String);
 
-/// Answers kept; each holds one folder's entries (about 200 bytes each).
+/// Answers kept in memory; each holds one folder's entries (about 200 bytes each).
 const CAPACITY: usize = 128;
+/// Answers kept in the metadata store per (repository, folder): the newest few, enough for the
+/// next commit's answer to be derived from its parent's after a restart.
+const STORED_PER_FOLDER: i64 = 4;
 
 /// A small least-recently-inserted cache.
 #[derive(Default)]
@@ -26,6 +31,14 @@ pub(crate) struct LastCommitCache {
 }
 
 impl LastCommitCache {
+    #[cfg(test)]
+    fn clear(&self) {
+        if let Ok(mut guard) = self.entries.lock() {
+            guard.0.clear();
+            guard.1.clear();
+        }
+    }
+
     fn get(&self, key: &Key) -> Option<FolderCommits> {
         self.entries.lock().ok()?.0.get(key).cloned()
     }
@@ -91,28 +104,97 @@ impl Hub {
             commit.to_string(),
             dir.to_string(),
         );
-        if let Some(hit) = self.last_commit_cache.get(&key) {
+        if let Some(hit) = self.cached_last_commits(handle, commit, dir).await {
             return Ok(hit);
         }
         let git = handle.git.clone();
         let c = commit.to_string();
         let parents = blocking(move || git.commit_info(&c).map(|i| i.parents)).await?;
         let parent_answer = match parents.as_slice() {
-            [only] => {
-                let k = (
-                    handle.repo.storage_id.clone(),
-                    only.clone(),
-                    dir.to_string(),
-                );
-                self.last_commit_cache.get(&k).map(|v| (only.clone(), v))
-            }
+            [only] => self
+                .cached_last_commits(handle, only, dir)
+                .await
+                .map(|v| (only.clone(), v)),
             _ => None,
         };
         let git = handle.git.clone();
         let (c, d) = (commit.to_string(), dir.to_string());
         let answer = Arc::new(blocking(move || compute(&git, &c, &d, parent_answer)).await?);
         self.last_commit_cache.put(key, answer.clone());
+        self.store_last_commits(handle, commit, dir, &answer).await;
         Ok(answer)
+    }
+
+    /// A folder's answer from memory, else from the metadata store (answers survive restarts;
+    /// a history walk over a large folder costs tens of milliseconds).
+    async fn cached_last_commits(
+        &self,
+        handle: &RepoHandle,
+        commit: &str,
+        dir: &str,
+    ) -> Option<FolderCommits> {
+        let key = (
+            handle.repo.storage_id.clone(),
+            commit.to_string(),
+            dir.to_string(),
+        );
+        if let Some(hit) = self.last_commit_cache.get(&key) {
+            return Some(hit);
+        }
+        let stored = self
+            .meta
+            .folder_last_commits(handle.repo.id, dir, commit)
+            .await
+            .ok()??;
+        let ids: HashMap<String, String> = serde_json::from_str(&stored).ok()?;
+        let git = handle.git.clone();
+        // Each distinct commit is read once; a stored id that no longer resolves (it cannot,
+        // commits are immutable, but the row is only a cache) makes the row a miss.
+        let answer = blocking(move || {
+            let mut infos: HashMap<String, CommitInfo> = HashMap::new();
+            let mut out = HashMap::with_capacity(ids.len());
+            for (path, id) in ids {
+                let info = match infos.get(&id) {
+                    Some(i) => i.clone(),
+                    None => {
+                        let i = git.commit_info(&id)?;
+                        infos.insert(id, i.clone());
+                        i
+                    }
+                };
+                out.insert(path, info);
+            }
+            Ok(out)
+        })
+        .await
+        .ok()?;
+        let answer = Arc::new(answer);
+        self.last_commit_cache.put(key, answer.clone());
+        Some(answer)
+    }
+
+    /// Keeps an answer across restarts (best effort: it is a cache).
+    async fn store_last_commits(
+        &self,
+        handle: &RepoHandle,
+        commit: &str,
+        dir: &str,
+        answer: &FolderCommits,
+    ) {
+        let ids: HashMap<&str, &str> = answer
+            .iter()
+            .map(|(path, info)| (path.as_str(), info.id.as_str()))
+            .collect();
+        let Ok(json) = serde_json::to_string(&ids) else {
+            return;
+        };
+        if let Err(e) = self
+            .meta
+            .store_folder_last_commits(handle.repo.id, dir, commit, &json, STORED_PER_FOLDER)
+            .await
+        {
+            tracing::debug!(error = %e, "could not store a last-commit answer");
+        }
     }
 
     /// After a write: keeps the root folder's answer current for the new head when the old
@@ -124,12 +206,7 @@ impl Hub {
             return;
         };
         let [parent] = parents.as_slice() else { return };
-        let parent_key = (
-            handle.repo.storage_id.clone(),
-            parent.clone(),
-            String::new(),
-        );
-        if self.last_commit_cache.get(&parent_key).is_some()
+        if self.cached_last_commits(handle, parent, "").await.is_some()
             && let Err(e) = self.folder_last_commits(handle, head, "").await
         {
             tracing::debug!(error = %e, "could not warm the last-commit cache");
@@ -239,6 +316,22 @@ mod tests {
                 assert_eq!(cached[p].id, walked[p].id, "{p} after {title}");
             }
             assert_eq!(cached.len(), walked.len());
+            // As after a restart: memory is empty, the stored answer is used as it was.
+            hub.last_commit_cache.clear();
+            let stored = hub
+                .meta
+                .folder_last_commits(handle.repo.id, "", &head)
+                .await
+                .expect("lookup");
+            assert!(stored.is_some(), "answer stored after {title}");
+            let reloaded = hub
+                .folder_last_commits(&handle, &head, "")
+                .await
+                .expect("reloaded");
+            for p in &paths {
+                assert_eq!(reloaded[p].id, walked[p].id, "{p} reloaded after {title}");
+                assert_eq!(reloaded[p].title, walked[p].title);
+            }
         }
     }
 }

@@ -207,4 +207,22 @@ pub trait MetaStore: Send + Sync {
     /// Deletes a xorb's row (and its dedup rows) if no file uses it and it was not recorded or
     /// touched at or after `cutoff`, in one statement; false otherwise.
     async fn delete_xet_xorb_if_garbage(&self, hash: &str, cutoff: i64) -> Result<bool>;
+
+    // --- caches of derived git data --------------------------------------------------------
+    /// The stored last-commit answer (JSON `{path: commit id}`) of folder `dir` at `commit`.
+    async fn folder_last_commits(
+        &self,
+        repo_id: i64,
+        dir: &str,
+        commit: &str,
+    ) -> Result<Option<String>>;
+    /// Stores a last-commit answer and keeps only the `keep` newest of that folder.
+    async fn store_folder_last_commits(
+        &self,
+        repo_id: i64,
+        dir: &str,
+        commit: &str,
+        entries: &str,
+        keep: i64,
+    ) -> Result<()>;
 }

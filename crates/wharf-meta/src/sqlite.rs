@@ -1004,6 +1004,59 @@ impl MetaStore for SqliteStore {
     async fn delete_xet_xorb_if_garbage(&self, hash: &str, cutoff: i64) -> Result<bool> {
         self.storage_delete_xorb(hash, cutoff).await
     }
+
+    async fn folder_last_commits(
+        &self,
+        repo_id: i64,
+        dir: &str,
+        commit: &str,
+    ) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT entries FROM folder_last_commits WHERE repo_id = ? AND dir = ? AND commit_id = ?",
+        )
+        .bind(repo_id)
+        .bind(dir)
+        .bind(commit)
+        .fetch_optional(&self.pool)
+        .await
+        .db()
+    }
+
+    async fn store_folder_last_commits(
+        &self,
+        repo_id: i64,
+        dir: &str,
+        commit: &str,
+        entries: &str,
+        keep: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO folder_last_commits (repo_id, dir, commit_id, entries, stored_at) \
+             VALUES (?, ?, ?, ?, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER))",
+        )
+        .bind(repo_id)
+        .bind(dir)
+        .bind(commit)
+        .bind(entries)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        sqlx::query(
+            "DELETE FROM folder_last_commits WHERE repo_id = ? AND dir = ? AND commit_id NOT IN \
+             (SELECT commit_id FROM folder_last_commits WHERE repo_id = ? AND dir = ? \
+              ORDER BY stored_at DESC LIMIT ?)",
+        )
+        .bind(repo_id)
+        .bind(dir)
+        .bind(repo_id)
+        .bind(dir)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        tx.commit().await.db()
+    }
 }
 
 #[cfg(test)]
