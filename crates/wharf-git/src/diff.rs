@@ -11,7 +11,8 @@ use gix::objs::tree::{EntryKind as GitEntryKind, EntryMode};
 use wharf_core::Result;
 use wharf_core::lfs_pointer::{LfsPointer, MAX_POINTER_SIZE};
 
-use crate::history::{LastCommitSearch, date_topo_order, read_info};
+use crate::changes::{ChangeCache, Changes};
+use crate::history::{LastCommitSearch, date_topo_parents, read_info};
 use crate::odb::{self, internal};
 use crate::{CommitInfo, GitRepo};
 
@@ -105,62 +106,44 @@ impl GitRepo {
         let Some(parts) = odb::components(path) else {
             return Ok((Vec::new(), false));
         };
-        let order = date_topo_order(&repo, tip)?;
-        let mut search = LastCommitSearch::new(&repo);
-        let table = [parts.iter().map(|p| p.as_bytes()).collect::<Vec<_>>()];
-        let mut changed = Vec::new();
+        let order = date_topo_parents(&repo, tip)?;
+        let mut probe = PathProbe {
+            cache: &self.changes,
+            search: LastCommitSearch::new(&repo),
+            table: [parts.iter().map(|p| p.as_bytes()).collect()],
+            joined: parts.join("/").into_bytes(),
+        };
         // Commits on the simplified history; children always come before their parents in
         // `order`, so a commit's membership is settled by the time it is reached.
         let mut live: HashSet<ObjectId> = HashSet::from([tip]);
         let wanted = skip.saturating_add(limit);
         let mut hits = Vec::new();
         let mut more = false;
-        for id in order {
+        for (id, parents) in order {
             if !live.contains(&id) {
                 continue;
             }
-            let node = search.commit(id)?;
-            search.read_ahead(&node)?;
             let mut same_parent = None;
-            for parent in &node.parents {
-                let parent_node = search.commit(*parent)?;
-                changed.clear();
-                search.trees.changed_items(
-                    node.tree,
-                    parent_node.tree,
-                    &table,
-                    &[0],
-                    &mut changed,
-                )?;
-                if changed.is_empty() {
+            for parent in &parents {
+                if !probe.differs(id, Some(*parent))? {
                     same_parent = Some(*parent);
                     break;
                 }
             }
-            match same_parent {
-                Some(parent) => {
-                    live.insert(parent);
-                }
-                None => {
-                    live.extend(node.parents.iter().copied());
-                    // A root commit without the path did not change it.
-                    if node.parents.is_empty() {
-                        changed.clear();
-                        let empty = search.trees.empty_tree();
-                        search
-                            .trees
-                            .changed_items(node.tree, empty, &table, &[0], &mut changed)?;
-                        if changed.is_empty() && !parts.is_empty() {
-                            continue;
-                        }
-                    }
-                    if hits.len() == wanted {
-                        more = true;
-                        break;
-                    }
-                    hits.push(id);
-                }
+            if let Some(parent) = same_parent {
+                live.insert(parent);
+                continue;
             }
+            // A root commit without the path did not change it.
+            if parents.is_empty() && !parts.is_empty() && !probe.differs(id, None)? {
+                continue;
+            }
+            live.extend(parents);
+            if hits.len() == wanted {
+                more = true;
+                break;
+            }
+            hits.push(id);
         }
         let page = hits
             .into_iter()
@@ -168,6 +151,38 @@ impl GitRepo {
             .map(|id| read_info(&repo, id))
             .collect::<Result<Vec<_>>>()?;
         Ok((page, more))
+    }
+}
+
+/// Whether one path differs between commits and their parents, answered from the
+/// repository's [`ChangeCache`] when it knows the pair, else by comparing the trees once.
+struct PathProbe<'a, 'r> {
+    cache: &'a ChangeCache,
+    search: LastCommitSearch<'r>,
+    /// The path's components, as [`crate::rawtree::RawTrees::changed_items`] takes them.
+    table: [Vec<&'a [u8]>; 1],
+    /// The components joined with '/', as change sets hold paths.
+    joined: Vec<u8>,
+}
+
+impl PathProbe<'_, '_> {
+    /// Whether the path looks different in `commit` than in `parent` (None = the empty tree).
+    fn differs(&mut self, commit: ObjectId, parent: Option<ObjectId>) -> Result<bool> {
+        match &*self.cache.changes(&mut self.search, commit, parent)? {
+            Changes::Paths(set) => Ok(set.contains(&self.joined)),
+            Changes::TooLarge => {
+                let new = self.search.commit(commit)?.tree;
+                let old = match parent {
+                    Some(p) => self.search.commit(p)?.tree,
+                    None => self.search.trees.empty_tree(),
+                };
+                let mut changed = Vec::new();
+                self.search
+                    .trees
+                    .changed_items(new, old, &self.table, &[0], &mut changed)?;
+                Ok(!changed.is_empty())
+            }
+        }
     }
 }
 
@@ -448,6 +463,103 @@ mod tests {
         let p = unified_patch(before.as_bytes(), after.as_bytes()).expect("patch");
         let headers: Vec<&str> = p.lines().filter(|l| l.starts_with("@@")).collect();
         assert_eq!(headers, ["@@ -1,5 +1,5 @@", "@@ -15,6 +15,6 @@"]);
+    }
+
+    #[test]
+    fn path_log_reuses_change_sets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = GitRepo::init(&dir.path().join("r.git")).expect("init");
+        let sig = |secs: i64| crate::Signature {
+            name: "T".into(),
+            email: "t@example.com".into(),
+            time_ms: secs * 1000,
+        };
+        let up = |path: &str, data: &str| crate::TreeChange::Upsert {
+            path: path.into(),
+            data: data.as_bytes().to_vec(),
+        };
+        let mut tip: Option<String> = None;
+        for i in 0..6i64 {
+            let changes = vec![up(&format!("f{}.txt", i % 3), &i.to_string())];
+            let base = tip.as_deref();
+            let id = repo
+                .commit(
+                    "refs/heads/main",
+                    base,
+                    changes,
+                    &sig(1_700_000_000 + i),
+                    "c",
+                )
+                .expect("commit");
+            tip = Some(id);
+        }
+        let tip = tip.expect("tip");
+        let ids = |page: Vec<CommitInfo>| page.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        let (first, more) = repo.path_log(&tip, "f1.txt", 0, 10).expect("log");
+        let first = ids(first);
+        assert_eq!((first.len(), more), (2, false));
+        let (_, misses) = repo.changes.stats();
+        // One comparison per commit: five with a parent, the root with the empty tree.
+        assert_eq!(misses, 6);
+        let (second, _) = repo.path_log(&tip, "f1.txt", 0, 10).expect("log");
+        assert_eq!(ids(second), first);
+        let (other, _) = repo.path_log(&tip, "f0.txt", 0, 10).expect("log");
+        assert_eq!(other.len(), 2);
+        let (hits, misses) = repo.changes.stats();
+        assert_eq!(misses, 6, "the second and third walks read no trees");
+        assert!(hits >= 12);
+    }
+
+    #[test]
+    fn too_large_change_sets_compare_trees() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = GitRepo::init(&dir.path().join("r.git")).expect("init");
+        let sig = crate::Signature {
+            name: "T".into(),
+            email: "t@example.com".into(),
+            time_ms: 1_700_000_000_000,
+        };
+        let up = |path: &str, data: &str| crate::TreeChange::Upsert {
+            path: path.into(),
+            data: data.as_bytes().to_vec(),
+        };
+        let c1 = repo
+            .commit("refs/heads/main", None, vec![up("d/a", "1")], &sig, "one")
+            .expect("commit");
+        let c2 = repo
+            .commit(
+                "refs/heads/main",
+                Some(&c1),
+                vec![up("b", "2")],
+                &sig,
+                "two",
+            )
+            .expect("commit");
+        let c3 = repo
+            .commit(
+                "refs/heads/main",
+                Some(&c2),
+                vec![up("d/a", "3")],
+                &sig,
+                "three",
+            )
+            .expect("commit");
+        let id = |hex: &str| ObjectId::from_hex(hex.as_bytes()).expect("hex");
+        let too_large = || std::sync::Arc::new(Changes::TooLarge);
+        repo.changes
+            .put((id(&c1), id(&c1).kind().null()), too_large());
+        repo.changes.put((id(&c2), id(&c1)), too_large());
+        repo.changes.put((id(&c3), id(&c2)), too_large());
+        let ids = |path: &str| -> Vec<String> {
+            let (page, _) = repo.path_log(&c3, path, 0, 10).expect("log");
+            page.into_iter().map(|c| c.id).collect()
+        };
+        assert_eq!(ids("d/a"), [c3.as_str(), c1.as_str()]);
+        assert_eq!(ids("d"), [c3.as_str(), c1.as_str()]);
+        assert_eq!(ids("b"), [c2.as_str()]);
+        assert_eq!(ids(""), [c3.as_str(), c2.as_str(), c1.as_str()]);
+        assert!(ids("x").is_empty());
+        assert_eq!(repo.changes.stats().1, 0, "nothing was computed");
     }
 
     #[test]

@@ -150,6 +150,17 @@ fn split_message(raw: &str) -> (String, String) {
 /// children (git's `--date-order`). Commits made within one second are common, so time alone
 /// cannot order them.
 pub(crate) fn date_topo_order(repo: &gix::Repository, tip: ObjectId) -> Result<Vec<ObjectId>> {
+    Ok(date_topo_parents(repo, tip)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// [`date_topo_order`] with each commit's parents.
+pub(crate) fn date_topo_parents(
+    repo: &gix::Repository,
+    tip: ObjectId,
+) -> Result<Vec<(ObjectId, Vec<ObjectId>)>> {
     let walk = repo
         .rev_walk([tip])
         .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst));
@@ -176,13 +187,13 @@ pub(crate) fn date_topo_order(repo: &gix::Repository, tip: ObjectId) -> Result<V
         .collect();
     let mut order = Vec::with_capacity(nodes.len());
     while let Some((_, Reverse(i))) = ready.pop() {
-        order.push(nodes[i].0);
         for p in nodes[i].2.iter().filter_map(|p| index.get(p)) {
             pending_children[*p] -= 1;
             if pending_children[*p] == 0 {
                 ready.push((nodes[*p].1, Reverse(*p)));
             }
         }
+        order.push((nodes[i].0, std::mem::take(&mut nodes[i].2)));
     }
     Ok(order)
 }

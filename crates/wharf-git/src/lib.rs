@@ -5,6 +5,7 @@
 //! stay compatible with it: git-style `.lock` files for refs, loose objects, and explicit fsyncs
 //! because gix never flushes to disk.
 
+mod changes;
 mod diff;
 mod durable;
 mod editor;
@@ -109,6 +110,8 @@ pub struct GitRepo {
     path: PathBuf,
     /// Size and LFS pointer of blobs already described by tree listings (blobs never change).
     blob_info: tree::BlobInfoCache,
+    /// Paths changed by (commit, parent) pairs already compared by `path_log`.
+    changes: changes::ChangeCache,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -139,6 +142,7 @@ impl GitRepo {
             inner,
             path: path.to_path_buf(),
             blob_info: tree::BlobInfoCache::default(),
+            changes: changes::ChangeCache::default(),
         })
     }
 

@@ -395,4 +395,48 @@ impl<'r> RawTrees<'r> {
         }
         Ok(())
     }
+
+    /// Every path whose entry differs between root trees `new` and `old` as
+    /// [`RawTrees::changed_items`] tells it, at every depth (folders as well as what is in
+    /// them), components joined with '/', and "" for the root when the trees differ at all;
+    /// unsorted. None as soon as there are more than `limit`.
+    pub(crate) fn changed_paths(
+        &mut self,
+        new: ObjectId,
+        old: ObjectId,
+        limit: usize,
+    ) -> Result<Option<Vec<Vec<u8>>>> {
+        if new == old {
+            return Ok(Some(Vec::new()));
+        }
+        let mut out = vec![Vec::new()];
+        let mut work: Vec<(ObjectId, ObjectId, Vec<u8>)> = vec![(new, old, Vec::new())];
+        while let Some((new, old, prefix)) = work.pop() {
+            if new == old {
+                continue;
+            }
+            let (new_raw, old_raw) = (self.get(new)?, self.get(old)?);
+            for d in self.differences(&new_raw, &old_raw)? {
+                let mut path = prefix.clone();
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(d.name);
+                // As in `changed_items`: below a side that is no folder there is nothing.
+                let folder = |side: Option<Snapshot>| match side {
+                    Some((kind, id)) if kind == tree_kind() => id,
+                    _ => self.empty_tree(),
+                };
+                let (new_dir, old_dir) = (folder(d.new), folder(d.old));
+                if new_dir != old_dir {
+                    work.push((new_dir, old_dir, path.clone()));
+                }
+                out.push(path);
+                if out.len() > limit {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(out))
+    }
 }

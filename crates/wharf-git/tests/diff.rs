@@ -301,6 +301,26 @@ fn path_log_agrees_with_git_log() {
         assert_eq!(ids, expected, "{path}");
         assert!(!more);
     }
+    // Asked again (now answered from the cached change sets) and by a fresh handle without
+    // any: the same pages, across the merge.
+    let fresh = wharf_git::GitRepo::open(&f.path).expect("open");
+    for path in [
+        "main.txt",
+        "side.txt",
+        "dir",
+        "dir/a.txt",
+        "dir/b.txt",
+        "",
+        "missing.txt",
+    ] {
+        let ids = |repo: &wharf_git::GitRepo| -> Vec<String> {
+            let (page, _) = repo.path_log(&m3, path, 0, 100).expect("path log");
+            page.into_iter().map(|c| c.id).collect()
+        };
+        let warm = ids(&f.repo);
+        assert_eq!(warm, ids(&f.repo), "{path}");
+        assert_eq!(warm, ids(&fresh), "{path}");
+    }
     // The whole tree: every commit that changed something.
     let (all, _) = f.repo.path_log(&m3, "", 0, 100).expect("path log");
     assert_eq!(all.len(), 6);
