@@ -8,6 +8,7 @@ use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::process::Command;
 use wharf_core::{Error, Result, lfs_pointer::LfsPointer, time::now_ms};
@@ -106,7 +107,7 @@ impl Hub {
 
     /// `POST git-receive-pack`: runs the push (hook included), then re-indexes what moved.
     pub async fn git_receive_pack(
-        &self,
+        self: &Arc<Self>,
         caller: &Caller,
         addr: &RepoAddress,
         protocol: Option<String>,
@@ -140,7 +141,7 @@ impl Hub {
     }
 
     async fn after_push(
-        &self,
+        self: &Arc<Self>,
         handle: &RepoHandle,
         before: &HashMap<String, String>,
         after: &HashMap<String, String>,
@@ -170,12 +171,28 @@ impl Hub {
             .filter(|_| changed.iter().any(|n| n.as_str() == "refs/heads/main"))
         {
             self.warm_last_commits(handle, head).await;
+            self.prepare_root_listing(handle, head);
             self.index_main(&handle.repo).await
         } else {
             self.meta
                 .record_commit(handle.repo.id, now_ms(), None)
                 .await
         }
+    }
+}
+
+impl Hub {
+    /// A push can bring many commits at once, so the root listing's last-commit answer cannot
+    /// be derived from its parent's: it is computed in the background (and stored), so the
+    /// first visitor after the push does not wait for the history walk and the push does not
+    /// wait either.
+    fn prepare_root_listing(self: &Arc<Self>, handle: &RepoHandle, head: &str) {
+        let (hub, handle, head) = (Arc::clone(self), handle.clone(), head.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = hub.folder_last_commits(&handle, &head, "").await {
+                tracing::debug!(error = %e, "could not prepare the root listing after a push");
+            }
+        });
     }
 }
 
