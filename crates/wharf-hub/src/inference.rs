@@ -80,6 +80,22 @@ pub enum InferenceReply<T> {
     },
 }
 
+impl<T> InferenceReply<T> {
+    /// The ready value, or the same "loading" answer for a reply of another type.
+    fn ready<U>(self) -> std::result::Result<T, InferenceReply<U>> {
+        match self {
+            InferenceReply::Ready(t) => Ok(t),
+            InferenceReply::Loading {
+                message,
+                estimated_time,
+            } => Err(InferenceReply::Loading {
+                message,
+                estimated_time,
+            }),
+        }
+    }
+}
+
 /// Server-sent events of a streamed generation: one JSON object per token (TGI's format), or
 /// `{"error": …, "error_type": "generation"}` when generation fails midway.
 pub type InferenceEvents = BoxStream<'static, Value>;
@@ -321,17 +337,9 @@ impl Hub {
         caller: &Caller,
         req: InferenceRequest,
     ) -> Result<InferenceReply<Value>> {
-        let loaded = match self.ready_model(caller, &req).await? {
-            InferenceReply::Ready(l) => l,
-            InferenceReply::Loading {
-                message,
-                estimated_time,
-            } => {
-                return Ok(InferenceReply::Loading {
-                    message,
-                    estimated_time,
-                });
-            }
+        let loaded = match self.ready_model(caller, &req).await?.ready() {
+            Ok(l) => l,
+            Err(loading) => return Ok(loading),
         };
         let batched = req.task.is_none() && loaded.model.task().is_encoder();
         let answer = if batched {
@@ -349,17 +357,9 @@ impl Hub {
         caller: &Caller,
         req: InferenceRequest,
     ) -> Result<InferenceReply<InferenceEvents>> {
-        let loaded = match self.ready_model(caller, &req).await? {
-            InferenceReply::Ready(l) => l,
-            InferenceReply::Loading {
-                message,
-                estimated_time,
-            } => {
-                return Ok(InferenceReply::Loading {
-                    message,
-                    estimated_time,
-                });
-            }
+        let loaded = match self.ready_model(caller, &req).await?.ready() {
+            Ok(l) => l,
+            Err(loading) => return Ok(loading),
         };
         let task = req.task.unwrap_or_else(|| loaded.model.task());
         if task != Task::TextGeneration {

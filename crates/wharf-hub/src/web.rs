@@ -477,6 +477,16 @@ pub(crate) mod test_support {
             orgs,
         }
     }
+
+    /// Everything a byte stream yields.
+    pub(crate) async fn collect(mut s: wharf_blob::ByteStream) -> Vec<u8> {
+        use futures::StreamExt;
+        let mut out = Vec::new();
+        while let Some(piece) = s.next().await {
+            out.extend_from_slice(&piece.expect("read"));
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -713,7 +713,7 @@ fn check_reuse(files: &[&ShardFile]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::test_support::{hub, user_caller};
+    use crate::web::test_support::{collect, hub, user_caller};
     use crate::{CommitHeader, CommitOp, SettingsUpdate};
     use wharf_core::RepoType;
     use wharf_xet::chunker::{PackedFile, pack};
@@ -795,15 +795,6 @@ mod tests {
         hub.xet_register_shard(xc, upload, &|_| {})
             .await
             .expect("shard")
-    }
-
-    async fn collect(s: ByteStream) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut s = s;
-        while let Some(piece) = s.next().await {
-            out.extend_from_slice(&piece.expect("read"));
-        }
-        out
     }
 
     #[tokio::test]

@@ -231,19 +231,10 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::test_support::{hub, user_caller};
+    use crate::web::test_support::{collect, hub, user_caller};
     use crate::{CommitHeader, CommitOp, RepoAddress};
     use wharf_core::RepoType;
     use wharf_xet::testdata::{DET_FILE_HASH, DET_SHA256, det_bin};
-
-    async fn collect(s: wharf_blob::ByteStream) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut s = s;
-        while let Some(piece) = s.next().await {
-            out.extend_from_slice(&piece.expect("read"));
-        }
-        out
-    }
 
     #[tokio::test]
     async fn an_lfs_object_converts_to_the_file_hf_xet_would_upload() {
