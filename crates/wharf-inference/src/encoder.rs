@@ -5,9 +5,13 @@
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::LayerNorm;
 use serde_json::Value;
+use tokenizers::Encoding;
 
 use crate::config::{Act, req_usize, str_key, usize_key};
 use crate::error::{InferenceError, Result, load_err};
+use crate::hostops::{
+    HostView, Norm, add_bias, add_bias_act, add_residual_norm, attention, norm_rows,
+};
 use crate::weights::Weights;
 
 /// Weight layout and position scheme.
@@ -130,18 +134,81 @@ fn layer_norm(ws: &Weights, name: &str, eps: f64) -> Result<LayerNorm> {
     Ok(LayerNorm::new(w, b, eps))
 }
 
+/// A dense layer of the packed pass: the weight as a transposed view for gemm, the bias on the
+/// host for the fused row kernels.
+struct Dense {
+    wt: Tensor,
+    bias: Vec<f32>,
+}
+
+impl Dense {
+    fn load(ws: &Weights, name: &str, out: usize, input: usize) -> Result<Dense> {
+        Dense::new(Lin::load(ws, name)?, name, out, input)
+    }
+
+    fn new(lin: Lin, name: &str, out: usize, input: usize) -> Result<Dense> {
+        if lin.w.dims() != [out, input] {
+            return Err(InferenceError::Load(format!(
+                "{name}: weight shape {:?}, expected [{out}, {input}]",
+                lin.w.dims()
+            )));
+        }
+        let bias = match &lin.b {
+            Some(b) => b.to_vec1::<f32>().map_err(load_err)?,
+            None => vec![0.0; out],
+        };
+        if bias.len() != out {
+            return Err(InferenceError::Load(format!(
+                "{name}: bias length {}",
+                bias.len()
+            )));
+        }
+        Ok(Dense {
+            wt: lin.w.t().map_err(load_err)?,
+            bias,
+        })
+    }
+
+    /// `x Wᵀ` of the rows of `x` (rows, input), without the bias.
+    fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.wt)
+    }
+}
+
+fn host_norm(ws: &Weights, name: &str, eps: f64, width: usize) -> Result<Norm> {
+    let ln = |suffixes: [&str; 2]| -> Result<Vec<f32>> {
+        let t = ws.get_any(&[
+            &format!("{name}.{}", suffixes[0]),
+            &format!("{name}.{}", suffixes[1]),
+        ])?;
+        let v = t.to_vec1::<f32>().map_err(load_err)?;
+        if v.len() != width {
+            return Err(InferenceError::Load(format!(
+                "{name}: width {}, expected {width}",
+                v.len()
+            )));
+        }
+        Ok(v)
+    };
+    Ok(Norm {
+        gamma: ln(["weight", "gamma"])?,
+        beta: ln(["bias", "beta"])?,
+        eps: eps as f32,
+    })
+}
+
 struct Layer {
     /// Query, key and value fused into one product.
-    qkv: Lin,
-    out: Lin,
-    ln1: LayerNorm,
-    ff1: Lin,
-    ff2: Lin,
-    ln2: LayerNorm,
+    qkv: Dense,
+    out: Dense,
+    ln1: Norm,
+    ff1: Dense,
+    ff2: Dense,
+    ln2: Norm,
 }
 
 /// Tensor names of one layer: (q, k, v, attn-out, ln1, ff1, ff2, ln2).
-fn layer_names(family: Family, p: &str, i: usize) -> [String; 8] {
+pub(crate) fn layer_names(family: Family, p: &str, i: usize) -> [String; 8] {
     match family {
         Family::DistilBert => {
             let l = format!("{p}transformer.layer.{i}.");
@@ -175,51 +242,55 @@ fn layer_names(family: Family, p: &str, i: usize) -> [String; 8] {
 impl Layer {
     fn load(ws: &Weights, cfg: &EncoderConfig, p: &str, i: usize) -> Result<Layer> {
         let [q, k, v, o, ln1, ff1, ff2, ln2] = layer_names(cfg.family, p, i);
+        let h = cfg.hidden;
         let (q, k, v) = (Lin::load(ws, &q)?, Lin::load(ws, &k)?, Lin::load(ws, &v)?);
         let w = Tensor::cat(&[&q.w, &k.w, &v.w], 0).map_err(load_err)?;
         let b = match (&q.b, &k.b, &v.b) {
             (Some(a), Some(b), Some(c)) => Some(Tensor::cat(&[a, b, c], 0).map_err(load_err)?),
             _ => None,
         };
-        if w.dims() != [3 * cfg.hidden, cfg.hidden] {
-            return Err(InferenceError::Load(format!(
-                "layer {i}: attention weights have the wrong shape"
-            )));
-        }
+        let ff1 = Lin::load(ws, &ff1)?;
+        let inter = ff1.out_dim();
         Ok(Layer {
-            qkv: Lin::new(w, b),
-            out: Lin::load(ws, &o)?,
-            ln1: layer_norm(ws, &ln1, cfg.eps)?,
-            ff1: Lin::load(ws, &ff1)?,
-            ff2: Lin::load(ws, &ff2)?,
-            ln2: layer_norm(ws, &ln2, cfg.eps)?,
+            qkv: Dense::new(Lin::new(w, b), &format!("layer {i} attention"), 3 * h, h)?,
+            out: Dense::load(ws, &o, h, h)?,
+            ln1: host_norm(ws, &ln1, cfg.eps, h)?,
+            ff1: Dense::new(ff1, &format!("layer {i} intermediate"), inter, h)?,
+            ff2: Dense::load(ws, &ff2, h, inter)?,
+            ln2: host_norm(ws, &ln2, cfg.eps, h)?,
         })
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        mask: &Tensor,
-        cfg: &EncoderConfig,
-    ) -> candle_core::Result<Tensor> {
-        use candle_core::Module;
-        let (b, s, h) = x.dims3()?;
-        let hd = h / cfg.heads;
-        let qkv = self.qkv.forward(x)?;
-        let split = |i: usize| -> candle_core::Result<Tensor> {
-            qkv.narrow(2, i * h, h)?
-                .reshape((b, s, cfg.heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = (split(0)? * (1.0 / (hd as f64).sqrt()))?;
-        let (k, v) = (split(1)?, split(2)?);
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
-        let x = self.ln1.forward(&(self.out.forward(&ctx)? + x)?)?;
-        let ff = self.ff2.forward(&cfg.act.apply(&self.ff1.forward(&x)?)?)?;
-        self.ln2.forward(&(ff + x)?)
+    /// One post-LN transformer layer over packed rows `x` (tokens, hidden).
+    fn forward(&self, x: Tensor, lens: &[usize], cfg: &EncoderConfig) -> Result<Tensor> {
+        let (rows, h) = x.dims2()?;
+        let residual = HostView::of(&x)?;
+        let qkv = add_bias(&HostView::of(&self.qkv.product(&x)?)?, &self.qkv.bias);
+        let ctx = Tensor::from_vec(attention(&qkv, lens, h, cfg.heads), (rows, h), &Device::Cpu)?;
+        drop(qkv);
+        let attended = self.out.product(&ctx)?;
+        let x1 = add_residual_norm(
+            &HostView::of(&attended)?,
+            &self.out.bias,
+            &residual,
+            &self.ln1,
+        );
+        let x1 = Tensor::from_vec(x1, (rows, h), &Device::Cpu)?;
+        let inter = self.ff1.bias.len();
+        let f = add_bias_act(
+            &HostView::of(&self.ff1.product(&x1)?)?,
+            &self.ff1.bias,
+            cfg.act,
+        );
+        let f = Tensor::from_vec(f, (rows, inter), &Device::Cpu)?;
+        let out = self.ff2.product(&f)?;
+        let y = add_residual_norm(
+            &HostView::of(&out)?,
+            &self.ff2.bias,
+            &HostView::of(&x1)?,
+            &self.ln2,
+        );
+        Ok(Tensor::from_vec(y, (rows, h), &Device::Cpu)?)
     }
 }
 
@@ -231,18 +302,53 @@ pub(crate) struct Encoder {
     word: Tensor,
     pos: Tensor,
     token_type: Option<Tensor>,
-    ln: LayerNorm,
+    ln: Norm,
     layers: Vec<Layer>,
 }
 
-/// One padded batch ready for the encoder.
-pub(crate) struct Batch {
+/// Token sequences laid end to end, without padding.
+pub(crate) struct Packed {
     pub ids: Vec<u32>,
     pub type_ids: Vec<u32>,
-    /// 1 for real tokens, 0 for padding.
-    pub mask: Vec<u32>,
-    pub rows: usize,
-    pub cols: usize,
+    /// Length of each sequence, in order.
+    pub lens: Vec<usize>,
+}
+
+impl Packed {
+    /// Packs encodings; an empty one becomes a single `pad_id` token so that every sequence has
+    /// a row.
+    pub fn new(encs: &[&Encoding], pad_id: u32) -> Packed {
+        let mut p = Packed {
+            ids: Vec::new(),
+            type_ids: Vec::new(),
+            lens: Vec::with_capacity(encs.len()),
+        };
+        for e in encs {
+            if e.is_empty() {
+                p.ids.push(pad_id);
+                p.type_ids.push(0);
+                p.lens.push(1);
+            } else {
+                p.ids.extend_from_slice(e.get_ids());
+                p.type_ids.extend_from_slice(e.get_type_ids());
+                p.lens.push(e.len());
+            }
+        }
+        p
+    }
+
+    /// First row of each sequence.
+    pub fn starts(&self) -> Vec<usize> {
+        let mut at = 0;
+        self.lens
+            .iter()
+            .map(|&l| {
+                let s = at;
+                at += l;
+                s
+            })
+            .collect()
+    }
 }
 
 impl Encoder {
@@ -255,8 +361,9 @@ impl Encoder {
             .map
             .get(&format!("{e}token_type_embeddings.weight"))
             .cloned();
-        let ln = layer_norm(ws, &format!("{e}LayerNorm"), cfg.eps)?;
-        if word.dims().get(1) != Some(&cfg.hidden) || pos.dims().get(1) != Some(&cfg.hidden) {
+        let ln = host_norm(ws, &format!("{e}LayerNorm"), cfg.eps, cfg.hidden)?;
+        let width_ok = |t: &Tensor| t.dims().len() == 2 && t.dims()[1] == cfg.hidden;
+        if !width_ok(&word) || !width_ok(&pos) || !token_type.as_ref().is_none_or(width_ok) {
             return Err(InferenceError::Load(
                 "embedding width differs from hidden_size".into(),
             ));
@@ -282,69 +389,47 @@ impl Encoder {
         self.word.dims()[0]
     }
 
-    /// Hidden states (rows, cols, hidden) of a padded batch.
-    pub fn forward(&self, batch: &Batch) -> Result<Tensor> {
-        use candle_core::Module;
+    /// Hidden states (tokens, hidden) of packed sequences, in the same row order.
+    pub fn forward(&self, packed: &Packed) -> Result<Tensor> {
         let dev = Device::Cpu;
         let vocab = self.vocab_size() as u32;
-        if batch.ids.iter().any(|&i| i >= vocab) {
+        if packed.ids.iter().any(|&i| i >= vocab) {
             return Err(InferenceError::Internal(
                 "token id outside the embedding table".into(),
             ));
         }
-        let ids = Tensor::from_slice(&batch.ids, batch.rows * batch.cols, &dev)?;
+        let n = packed.ids.len();
+        let ids = Tensor::from_slice(&packed.ids, n, &dev)?;
         let mut x = self.word.index_select(&ids, 0)?;
-        let positions = self.position_ids(batch);
-        x = (x + self
-            .pos
-            .index_select(&Tensor::from_vec(positions, ids.dims(), &dev)?, 0)?)?;
+        let positions = Tensor::from_vec(self.position_ids(packed), n, &dev)?;
+        x = (x + self.pos.index_select(&positions, 0)?)?;
         if let Some(tt) = &self.token_type {
             let n_types = tt.dims()[0] as u32;
-            let types: Vec<u32> = batch
+            let types: Vec<u32> = packed
                 .type_ids
                 .iter()
                 .map(|&t| t.min(n_types.saturating_sub(1)))
                 .collect();
-            x = (x + tt.index_select(&Tensor::from_vec(types, ids.dims(), &dev)?, 0)?)?;
+            x = (x + tt.index_select(&Tensor::from_vec(types, n, &dev)?, 0)?)?;
         }
-        let mut x = self
-            .ln
-            .forward(&x.reshape((batch.rows, batch.cols, self.cfg.hidden))?)?;
-        let mask = self.mask_bias(batch)?;
+        let mut rows = x.flatten_all()?.to_vec1::<f32>()?;
+        norm_rows(&mut rows, &self.ln);
+        let mut x = Tensor::from_vec(rows, (n, self.cfg.hidden), &dev)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &mask, &self.cfg)?;
+            x = layer.forward(x, &packed.lens, &self.cfg)?;
         }
         Ok(x)
     }
 
-    /// Position ids; RoBERTa counts from `pad_id + 1` and gives padding `pad_id`.
-    fn position_ids(&self, batch: &Batch) -> Vec<u32> {
+    /// Position ids: each sequence counts from the family's offset (RoBERTa: `pad_id + 1`).
+    fn position_ids(&self, packed: &Packed) -> Vec<u32> {
         let off = self.cfg.position_offset() as u32;
         let max = (self.cfg.max_pos as u32).saturating_sub(1);
-        (0..batch.rows * batch.cols)
-            .map(|i| {
-                let col = (i % batch.cols) as u32;
-                if self.cfg.family == Family::Roberta && batch.mask[i] == 0 {
-                    self.cfg.pad_id.min(max)
-                } else {
-                    (off + col).min(max)
-                }
-            })
-            .collect()
-    }
-
-    /// Additive attention bias (rows, 1, 1, cols): 0 for tokens, a large negative for padding.
-    fn mask_bias(&self, batch: &Batch) -> Result<Tensor> {
-        let bias: Vec<f32> = batch
-            .mask
+        packed
+            .lens
             .iter()
-            .map(|&m| if m == 1 { 0.0 } else { f32::MIN / 2.0 })
-            .collect();
-        Ok(Tensor::from_vec(
-            bias,
-            (batch.rows, 1, 1, batch.cols),
-            &Device::Cpu,
-        )?)
+            .flat_map(|&l| (0..l as u32).map(move |i| (off + i).min(max)))
+            .collect()
     }
 }
 
@@ -469,4 +554,176 @@ pub(crate) fn l2_normalize(t: &Tensor) -> Result<Tensor> {
         .sqrt()?
         .clamp(1e-12, f32::MAX)?;
     Ok(t.broadcast_div(&norm)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::Module;
+
+    use super::*;
+
+    const HIDDEN: usize = 8;
+    const HEADS: usize = 2;
+    const INTER: usize = 16;
+    const VOCAB: usize = 20;
+
+    /// Deterministic pseudo-random tensor with values in [-1, 1): large enough that attention is
+    /// far from uniform, so a wrong scale or mask shows.
+    fn random(dims: &[usize], seed: &mut u64) -> Tensor {
+        let n: usize = dims.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| {
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                2.0 * (((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5)
+            })
+            .collect();
+        Tensor::from_vec(v, dims, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn weights(family: Family, prefix: &str, layers: usize) -> Weights {
+        let mut seed = 42;
+        let mut map = HashMap::new();
+        let mut put = |name: String, dims: &[usize]| {
+            map.insert(name, random(dims, &mut seed));
+        };
+        let e = format!("{prefix}embeddings.");
+        put(format!("{e}word_embeddings.weight"), &[VOCAB, HIDDEN]);
+        put(format!("{e}position_embeddings.weight"), &[16, HIDDEN]);
+        if family != Family::DistilBert {
+            put(format!("{e}token_type_embeddings.weight"), &[2, HIDDEN]);
+        }
+        put(format!("{e}LayerNorm.weight"), &[HIDDEN]);
+        put(format!("{e}LayerNorm.bias"), &[HIDDEN]);
+        for i in 0..layers {
+            let [q, k, v, o, ln1, ff1, ff2, ln2] = layer_names(family, prefix, i);
+            for (lin, out, input) in [
+                (q, HIDDEN, HIDDEN),
+                (k, HIDDEN, HIDDEN),
+                (v, HIDDEN, HIDDEN),
+                (o, HIDDEN, HIDDEN),
+                (ff1, INTER, HIDDEN),
+                (ff2, HIDDEN, INTER),
+            ] {
+                put(format!("{lin}.weight"), &[out, input]);
+                put(format!("{lin}.bias"), &[out]);
+            }
+            for ln in [ln1, ln2] {
+                put(format!("{ln}.weight"), &[HIDDEN]);
+                put(format!("{ln}.bias"), &[HIDDEN]);
+            }
+        }
+        Weights { map }
+    }
+
+    /// The textbook formulation on candle ops, one sequence at a time: the packed pass must
+    /// agree with it.
+    fn reference(ws: &Weights, cfg: &EncoderConfig, prefix: &str, ids: &[u32]) -> Vec<f32> {
+        let run = || -> Result<Vec<f32>> {
+            let dev = Device::Cpu;
+            let n = ids.len();
+            let e = format!("{prefix}embeddings.");
+            let pos: Vec<u32> = (0..n).map(|i| (cfg.position_offset() + i) as u32).collect();
+            let word = ws.get(&format!("{e}word_embeddings.weight"))?;
+            let table = ws.get(&format!("{e}position_embeddings.weight"))?;
+            let mut x = (word.index_select(&Tensor::from_slice(ids, n, &dev)?, 0)?
+                + table.index_select(&Tensor::from_vec(pos, n, &dev)?, 0)?)?;
+            if let Some(tt) = ws.map.get(&format!("{e}token_type_embeddings.weight")) {
+                x = x.broadcast_add(&tt.get(0)?)?;
+            }
+            let mut x = layer_norm(ws, &format!("{e}LayerNorm"), cfg.eps)?.forward(&x)?;
+            let d = cfg.hidden / cfg.heads;
+            for i in 0..cfg.layers {
+                let [q, k, v, o, ln1, ff1, ff2, ln2] = layer_names(cfg.family, prefix, i);
+                let heads = |name: &str| -> Result<Tensor> {
+                    let t = Lin::load(ws, name)?.forward(&x)?;
+                    Ok(t.reshape((n, cfg.heads, d))?
+                        .transpose(0, 1)?
+                        .contiguous()?)
+                };
+                let (q, k, v) = (heads(&q)?, heads(&k)?, heads(&v)?);
+                let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
+                let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+                let ctx = probs
+                    .matmul(&v)?
+                    .transpose(0, 1)?
+                    .reshape((n, cfg.hidden))?;
+                let attended = (Lin::load(ws, &o)?.forward(&ctx)? + &x)?;
+                x = layer_norm(ws, &ln1, cfg.eps)?.forward(&attended)?;
+                let inner = cfg.act.apply(&Lin::load(ws, &ff1)?.forward(&x)?)?;
+                let ff = (Lin::load(ws, &ff2)?.forward(&inner)? + &x)?;
+                x = layer_norm(ws, &ln2, cfg.eps)?.forward(&ff)?;
+            }
+            Ok(x.flatten_all()?.to_vec1::<f32>()?)
+        };
+        run().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn packed_pass_matches_a_per_sequence_reference_for_every_family() {
+        let seqs: [&[u32]; 4] = [&[3], &[1, 5, 7, 2], &[4, 4, 9, 11, 13, 2, 19], &[0, 6]];
+        for (family, prefix, act) in [
+            (Family::Bert, "bert.", Act::Gelu),
+            (Family::Roberta, "roberta.", Act::GeluTanh),
+            (Family::DistilBert, "distilbert.", Act::Relu),
+        ] {
+            let ws = weights(family, prefix, 2);
+            let cfg = EncoderConfig {
+                family,
+                hidden: HIDDEN,
+                layers: 2,
+                heads: HEADS,
+                act,
+                max_pos: 16,
+                eps: 1e-5,
+                pad_id: 1,
+            };
+            let enc = Encoder::load(&ws, cfg.clone()).unwrap_or_else(|e| panic!("{e}"));
+            let packed = Packed {
+                ids: seqs.concat(),
+                type_ids: vec![0; seqs.iter().map(|s| s.len()).sum()],
+                lens: seqs.iter().map(|s| s.len()).collect(),
+            };
+            let out = enc
+                .forward(&packed)
+                .and_then(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let want: Vec<f32> = seqs
+                .iter()
+                .flat_map(|s| reference(&ws, &cfg, prefix, s))
+                .collect();
+            assert_eq!(out.len(), want.len());
+            let worst = out
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 2e-5, "{family:?}: worst difference {worst}");
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_fail_at_load() {
+        let mut ws = weights(Family::Bert, "", 1);
+        let bad = random(&[HIDDEN + 1], &mut 7);
+        ws.map
+            .insert("encoder.layer.0.output.dense.bias".into(), bad);
+        let cfg = EncoderConfig {
+            family: Family::Bert,
+            hidden: HIDDEN,
+            layers: 1,
+            heads: HEADS,
+            act: Act::Gelu,
+            max_pos: 16,
+            eps: 1e-12,
+            pad_id: 0,
+        };
+        assert!(matches!(
+            Encoder::load(&ws, cfg),
+            Err(InferenceError::Load(_))
+        ));
+    }
 }

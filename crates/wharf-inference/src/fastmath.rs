@@ -43,7 +43,7 @@ fn erf(x: f32) -> f32 {
 }
 
 #[inline(always)]
-fn gelu_one(x: f32) -> f32 {
+pub(crate) fn gelu_one(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 

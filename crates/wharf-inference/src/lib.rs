@@ -12,6 +12,7 @@ mod error;
 mod fastmath;
 mod files;
 mod generate;
+mod hostops;
 mod model;
 mod params;
 mod pipelines;

@@ -7,7 +7,6 @@ use serde_json::Value;
 use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::config::read_json_opt;
-use crate::encoder::Batch;
 use crate::error::{InferenceError, Result};
 
 /// One encoder input: a text or a text pair (NLI, question answering).
@@ -66,27 +65,6 @@ impl TextTokenizer {
             .decode(ids, skip_special)
             .map_err(|e| InferenceError::Internal(format!("decode: {e}")))
     }
-}
-
-/// Pads encodings (right side) into one batch.
-pub(crate) fn pad_batch(encs: &[&Encoding], pad_id: u32) -> Batch {
-    let cols = encs.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
-    let rows = encs.len();
-    let mut b = Batch {
-        ids: vec![pad_id; rows * cols],
-        type_ids: vec![0; rows * cols],
-        mask: vec![0; rows * cols],
-        rows,
-        cols,
-    };
-    for (r, e) in encs.iter().enumerate() {
-        let start = r * cols;
-        let n = e.len();
-        b.ids[start..start + n].copy_from_slice(e.get_ids());
-        b.type_ids[start..start + n].copy_from_slice(e.get_type_ids());
-        b.mask[start..start + n].fill(1);
-    }
-    b
 }
 
 fn model_max_length(tok_cfg: Option<&Value>) -> Option<usize> {

@@ -8,12 +8,13 @@ use serde_json::{Value, json};
 use tokenizers::Encoding;
 
 use crate::config::{Act, read_json, read_json_opt};
+use crate::encoder::Packed;
 use crate::encoder::{Lin, l2_normalize, rows, sigmoid, softmax};
 use crate::error::{InferenceError, Result, bad};
 use crate::model::{EncoderModel, Head};
 use crate::params::{MAX_INPUTS, Params, string_list, texts};
 use crate::task::Task;
-use crate::tokenize::{Item, pad_batch};
+use crate::tokenize::Item;
 use crate::weights::Weights;
 
 mod classify;
@@ -31,9 +32,8 @@ use fill_mask::*;
 use qa::*;
 use token::*;
 
-/// Rows per forward pass, and padded tokens per pass: bound padding waste and the size of the
-/// attention matrices (rows x heads x len x len).
-const MAX_BATCH_ROWS: usize = 32;
+/// Sequences per forward pass, and tokens per pass: bound the memory of one pass.
+const MAX_BATCH_ROWS: usize = 64;
 const MAX_BATCH_TOKENS: usize = 4096;
 
 /// One encoded item: its encoding and its hidden states (tokens, hidden) without padding.
@@ -125,19 +125,19 @@ fn dup(e: &InferenceError) -> InferenceError {
     }
 }
 
-/// Tokenizes all items, runs them shortest-first in padded batches, and returns per-item hidden
-/// states in the original order.
+/// Tokenizes all items, runs them in packed batches (sequences end to end, no padding) and
+/// returns per-item hidden states in the original order.
 fn encode_all(m: &EncoderModel, items: &[&Item]) -> Result<Vec<Encoded>> {
     let owned: Vec<Item> = items.iter().map(|i| (*i).clone()).collect();
     let encs = m.tok.encode(&owned)?;
-    let mut order: Vec<usize> = (0..encs.len()).collect();
-    order.sort_by_key(|&i| encs[i].len());
     let mut hidden: Vec<Option<Tensor>> = vec![None; encs.len()];
-    for chunk in chunks_by_budget(&order, |i| encs[i].len()) {
+    let order: Vec<usize> = (0..encs.len()).collect();
+    for chunk in chunks_by_budget(&order, |i| encs[i].len().max(1)) {
         let batch_encs: Vec<&Encoding> = chunk.iter().map(|&i| &encs[i]).collect();
-        let out = m.enc.forward(&pad_batch(&batch_encs, m.tok.pad_id))?;
-        for (row, &i) in chunk.iter().enumerate() {
-            hidden[i] = Some(out.get(row)?.narrow(0, 0, encs[i].len().max(1))?);
+        let packed = Packed::new(&batch_encs, m.tok.pad_id);
+        let out = m.enc.forward(&packed)?;
+        for ((&i, start), len) in chunk.iter().zip(packed.starts()).zip(&packed.lens) {
+            hidden[i] = Some(out.narrow(0, start, *len)?);
         }
     }
     encs.into_iter()
@@ -149,19 +149,20 @@ fn encode_all(m: &EncoderModel, items: &[&Item]) -> Result<Vec<Encoded>> {
         .collect()
 }
 
-/// Splits length-sorted item indices into batches within the row and token budgets.
+/// Splits item indices into consecutive batches within the row and token budgets.
 fn chunks_by_budget(order: &[usize], len: impl Fn(usize) -> usize) -> Vec<&[usize]> {
     let mut out = Vec::new();
-    let mut start = 0;
-    for end in 1..=order.len() {
-        // Sorted ascending, so the last item of a batch is its longest.
+    let (mut start, mut tokens) = (0, 0);
+    for (end, &i) in order.iter().enumerate() {
         let rows = end - start;
-        let next_too_big =
-            end < order.len() && (rows + 1) * len(order[end]).max(1) > MAX_BATCH_TOKENS;
-        if end == order.len() || rows == MAX_BATCH_ROWS || next_too_big {
+        if rows > 0 && (rows == MAX_BATCH_ROWS || tokens + len(i) > MAX_BATCH_TOKENS) {
             out.push(&order[start..end]);
-            start = end;
+            (start, tokens) = (end, 0);
         }
+        tokens += len(i);
+    }
+    if start < order.len() {
+        out.push(&order[start..]);
     }
     out
 }
@@ -277,14 +278,12 @@ mod tests {
         let chunks = chunks_by_budget(&order, |i| lens[i]);
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), lens.len());
         for c in &chunks {
-            let longest = c.iter().map(|&i| lens[i]).max().unwrap_or(0);
-            assert!(
-                c.len() <= MAX_BATCH_ROWS
-                    && (c.len() == 1 || c.len() * longest <= MAX_BATCH_TOKENS)
-            );
+            let tokens: usize = c.iter().map(|&i| lens[i]).sum();
+            assert!(c.len() <= MAX_BATCH_ROWS && (c.len() == 1 || tokens <= MAX_BATCH_TOKENS));
         }
-        let many: Vec<usize> = (0..70).collect();
+        let many: Vec<usize> = (0..130).collect();
         assert_eq!(chunks_by_budget(&many, |_| 5).len(), 3);
+        assert_eq!(chunks_by_budget(&[0, 1], |_| 9000).len(), 2);
         assert!(chunks_by_budget(&[], |_| 5).is_empty());
     }
 }
