@@ -9,9 +9,7 @@ use tokenizers::Encoding;
 
 use crate::config::{Act, req_usize, str_key, usize_key};
 use crate::error::{InferenceError, Result, load_err};
-use crate::hostops::{
-    HostView, Norm, add_bias, add_bias_act, add_residual_norm, attention, norm_rows,
-};
+use crate::hostops::{Dense, Norm, act_rows, attention, fill_rows, fill_rows_plus, norm_rows};
 use crate::weights::Weights;
 
 /// Weight layout and position scheme.
@@ -134,45 +132,37 @@ fn layer_norm(ws: &Weights, name: &str, eps: f64) -> Result<LayerNorm> {
     Ok(LayerNorm::new(w, b, eps))
 }
 
-/// A dense layer of the packed pass: the weight as a transposed view for gemm, the bias on the
-/// host for the fused row kernels.
-struct Dense {
-    wt: Tensor,
-    bias: Vec<f32>,
+/// Takes `{name}.weight` (out, input) and `{name}.bias` out of the weights as a [`Dense`].
+fn take_dense(ws: &mut Weights, name: &str, out: usize, input: usize) -> Result<Dense> {
+    let w = ws.take(&format!("{name}.weight"))?;
+    let b = ws.map.remove(&format!("{name}.bias"));
+    dense(&w, b.as_ref(), name, out, input)
 }
 
-impl Dense {
-    fn load(ws: &Weights, name: &str, out: usize, input: usize) -> Result<Dense> {
-        Dense::new(Lin::load(ws, name)?, name, out, input)
+fn dense(w: &Tensor, b: Option<&Tensor>, name: &str, out: usize, input: usize) -> Result<Dense> {
+    if w.dims() != [out, input] {
+        return Err(InferenceError::Load(format!(
+            "{name}: weight shape {:?}, expected [{out}, {input}]",
+            w.dims()
+        )));
     }
-
-    fn new(lin: Lin, name: &str, out: usize, input: usize) -> Result<Dense> {
-        if lin.w.dims() != [out, input] {
-            return Err(InferenceError::Load(format!(
-                "{name}: weight shape {:?}, expected [{out}, {input}]",
-                lin.w.dims()
-            )));
-        }
-        let bias = match &lin.b {
-            Some(b) => b.to_vec1::<f32>().map_err(load_err)?,
-            None => vec![0.0; out],
-        };
-        if bias.len() != out {
-            return Err(InferenceError::Load(format!(
-                "{name}: bias length {}",
-                bias.len()
-            )));
-        }
-        Ok(Dense {
-            wt: lin.w.t().map_err(load_err)?,
-            bias,
-        })
+    let bias = match b {
+        Some(b) => b.to_vec1::<f32>().map_err(load_err)?,
+        None => vec![0.0; out],
+    };
+    if bias.len() != out {
+        return Err(InferenceError::Load(format!(
+            "{name}: bias length {}",
+            bias.len()
+        )));
     }
-
-    /// `x Wᵀ` of the rows of `x` (rows, input), without the bias.
-    fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.wt)
-    }
+    let wt = w
+        .t()
+        .and_then(|t| t.contiguous())
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(load_err)?;
+    Ok(Dense { wt, bias })
 }
 
 fn host_norm(ws: &Weights, name: &str, eps: f64, width: usize) -> Result<Norm> {
@@ -240,57 +230,74 @@ pub(crate) fn layer_names(family: Family, p: &str, i: usize) -> [String; 8] {
 }
 
 impl Layer {
-    fn load(ws: &Weights, cfg: &EncoderConfig, p: &str, i: usize) -> Result<Layer> {
+    fn load(ws: &mut Weights, cfg: &EncoderConfig, p: &str, i: usize) -> Result<Layer> {
         let [q, k, v, o, ln1, ff1, ff2, ln2] = layer_names(cfg.family, p, i);
         let h = cfg.hidden;
-        let (q, k, v) = (Lin::load(ws, &q)?, Lin::load(ws, &k)?, Lin::load(ws, &v)?);
-        let w = Tensor::cat(&[&q.w, &k.w, &v.w], 0).map_err(load_err)?;
-        let b = match (&q.b, &k.b, &v.b) {
-            (Some(a), Some(b), Some(c)) => Some(Tensor::cat(&[a, b, c], 0).map_err(load_err)?),
+        let mut qkv_w = Vec::with_capacity(3);
+        let mut qkv_b = Vec::with_capacity(3);
+        for name in [&q, &k, &v] {
+            qkv_w.push(ws.take(&format!("{name}.weight"))?);
+            qkv_b.extend(ws.map.remove(&format!("{name}.bias")));
+        }
+        let w = Tensor::cat(&qkv_w, 0).map_err(load_err)?;
+        let b = match qkv_b.len() {
+            3 => Some(Tensor::cat(&qkv_b, 0).map_err(load_err)?),
             _ => None,
         };
-        let ff1 = Lin::load(ws, &ff1)?;
-        let inter = ff1.out_dim();
+        let qkv = dense(&w, b.as_ref(), &format!("layer {i} attention"), 3 * h, h)?;
+        let inter = ws
+            .get(&format!("{ff1}.weight"))?
+            .dims()
+            .first()
+            .copied()
+            .unwrap_or(0);
         Ok(Layer {
-            qkv: Dense::new(Lin::new(w, b), &format!("layer {i} attention"), 3 * h, h)?,
-            out: Dense::load(ws, &o, h, h)?,
+            qkv,
+            out: take_dense(ws, &o, h, h)?,
             ln1: host_norm(ws, &ln1, cfg.eps, h)?,
-            ff1: Dense::new(ff1, &format!("layer {i} intermediate"), inter, h)?,
-            ff2: Dense::load(ws, &ff2, h, inter)?,
+            ff1: take_dense(ws, &ff1, inter, h)?,
+            ff2: take_dense(ws, &ff2, h, inter)?,
             ln2: host_norm(ws, &ln2, cfg.eps, h)?,
         })
     }
 
-    /// One post-LN transformer layer over packed rows `x` (tokens, hidden).
-    fn forward(&self, x: Tensor, lens: &[usize], cfg: &EncoderConfig) -> Result<Tensor> {
-        let (rows, h) = x.dims2()?;
-        let residual = HostView::of(&x)?;
-        let qkv = add_bias(&HostView::of(&self.qkv.product(&x)?)?, &self.qkv.bias);
-        let ctx = Tensor::from_vec(attention(&qkv, lens, h, cfg.heads), (rows, h), &Device::Cpu)?;
-        drop(qkv);
-        let attended = self.out.product(&ctx)?;
-        let x1 = add_residual_norm(
-            &HostView::of(&attended)?,
-            &self.out.bias,
-            &residual,
-            &self.ln1,
-        );
-        let x1 = Tensor::from_vec(x1, (rows, h), &Device::Cpu)?;
-        let inter = self.ff1.bias.len();
-        let f = add_bias_act(
-            &HostView::of(&self.ff1.product(&x1)?)?,
-            &self.ff1.bias,
-            cfg.act,
-        );
-        let f = Tensor::from_vec(f, (rows, inter), &Device::Cpu)?;
-        let out = self.ff2.product(&f)?;
-        let y = add_residual_norm(
-            &HostView::of(&out)?,
-            &self.ff2.bias,
-            &HostView::of(&x1)?,
-            &self.ln2,
-        );
-        Ok(Tensor::from_vec(y, (rows, h), &Device::Cpu)?)
+    /// One post-LN transformer layer over the packed rows `x` (tokens, hidden), in place.
+    fn forward(&self, x: &mut [f32], lens: &[usize], heads: usize, act: Act, s: &mut Scratch) {
+        let h = self.ln1.gamma.len();
+        let rows = x.len() / h.max(1);
+        s.size(rows, h, self.ff1.out());
+        fill_rows(&mut s.qkv, &self.qkv.bias);
+        self.qkv.accumulate(x, &mut s.qkv);
+        attention(&s.qkv, lens, h, heads, &mut s.ctx);
+        // x1 = norm(x + out(ctx)): the residual and bias go in first, the product adds to them.
+        fill_rows_plus(&mut s.mid, &self.out.bias, x);
+        self.out.accumulate(&s.ctx, &mut s.mid);
+        norm_rows(&mut s.mid, &self.ln1);
+        fill_rows(&mut s.ff, &self.ff1.bias);
+        self.ff1.accumulate(&s.mid, &mut s.ff);
+        act_rows(&mut s.ff, self.ff1.out(), act);
+        fill_rows_plus(x, &self.ff2.bias, &s.mid);
+        self.ff2.accumulate(&s.ff, x);
+        norm_rows(x, &self.ln2);
+    }
+}
+
+/// Work buffers of one forward pass, reused by every layer (multi-megabyte buffers allocated
+/// per step cost page faults and zeroing: 8 % of a pass).
+#[derive(Default)]
+struct Scratch {
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    mid: Vec<f32>,
+    ff: Vec<f32>,
+}
+
+impl Scratch {
+    fn size(&mut self, rows: usize, hidden: usize, inter: usize) {
+        self.qkv.resize(rows * 3 * hidden, 0.0);
+        self.ctx.resize(rows * hidden, 0.0);
+        self.mid.resize(rows * hidden, 0.0);
+        self.ff.resize(rows * inter, 0.0);
     }
 }
 
@@ -352,7 +359,8 @@ impl Packed {
 }
 
 impl Encoder {
-    pub fn load(ws: &Weights, cfg: EncoderConfig) -> Result<Encoder> {
+    /// Builds the encoder, taking the layer tensors out of `ws` (the heads load from the rest).
+    pub fn load(ws: &mut Weights, cfg: EncoderConfig) -> Result<Encoder> {
         let prefix = ws.prefix_of("embeddings.word_embeddings.weight")?;
         let e = format!("{prefix}embeddings.");
         let word = ws.get(&format!("{e}word_embeddings.weight"))?;
@@ -414,11 +422,17 @@ impl Encoder {
         }
         let mut rows = x.flatten_all()?.to_vec1::<f32>()?;
         norm_rows(&mut rows, &self.ln);
-        let mut x = Tensor::from_vec(rows, (n, self.cfg.hidden), &dev)?;
+        let mut scratch = Scratch::default();
         for layer in &self.layers {
-            x = layer.forward(x, &packed.lens, &self.cfg)?;
+            layer.forward(
+                &mut rows,
+                &packed.lens,
+                self.cfg.heads,
+                self.cfg.act,
+                &mut scratch,
+            );
         }
-        Ok(x)
+        Ok(Tensor::from_vec(rows, (n, self.cfg.hidden), &dev)?)
     }
 
     /// Position ids: each sequence counts from the family's offset (RoBERTa: `pad_id + 1`).
@@ -681,7 +695,10 @@ mod tests {
                 eps: 1e-5,
                 pad_id: 1,
             };
-            let enc = Encoder::load(&ws, cfg.clone()).unwrap_or_else(|e| panic!("{e}"));
+            let mut taken = Weights {
+                map: ws.map.clone(),
+            };
+            let enc = Encoder::load(&mut taken, cfg.clone()).unwrap_or_else(|e| panic!("{e}"));
             let packed = Packed {
                 ids: seqs.concat(),
                 type_ids: vec![0; seqs.iter().map(|s| s.len()).sum()],
@@ -722,7 +739,7 @@ mod tests {
             pad_id: 0,
         };
         assert!(matches!(
-            Encoder::load(&ws, cfg),
+            Encoder::load(&mut ws, cfg),
             Err(InferenceError::Load(_))
         ));
     }

@@ -1,11 +1,12 @@
-//! Row-wise f32 kernels of the encoder's packed forward pass (bias, activation, residual + layer
-//! norm, attention over unpadded sequences). They run on rayon's pool, the pool gemm already
-//! uses for the matrix products, so no second thread pool spins against it (candle's element-wise
-//! ops use their own spinning pool: 11 % of a MiniLM pass went to that spin).
+//! Row-wise f32 kernels of the encoder's packed forward pass (bias and residual fills,
+//! activation, layer norm, attention over unpadded sequences) and its matrix products (faer,
+//! accumulating into the pre-filled rows). Everything runs on rayon's pool, so no second thread
+//! pool spins against the products (candle's element-wise ops have their own spinning pool:
+//! 11 % of a MiniLM pass went to that spin).
 
-use std::ops::{Deref, Range};
-
-use candle_core::{CpuStorage, Storage, StorageRef, Tensor};
+use faer::linalg::matmul::matmul;
+use faer::mat::{MatMut, MatRef};
+use faer::{Accum, Par};
 use rayon::prelude::*;
 
 use crate::config::Act;
@@ -14,44 +15,31 @@ use crate::fastmath::gelu_one;
 /// Rows handed to one rayon task at least: below this a split costs more than it saves.
 const MIN_ROWS_PER_TASK: usize = 8;
 
-/// Read access to the contiguous f32 data of a CPU tensor, without a copy.
-pub(crate) struct HostView<'a> {
-    storage: StorageRef<'a>,
-    range: Range<usize>,
+/// A dense layer: `Wᵀ` row-major (input, out), so the product reads it in the order gemm packs
+/// it, and the bias.
+pub(crate) struct Dense {
+    pub wt: Vec<f32>,
+    pub bias: Vec<f32>,
 }
 
-impl<'a> HostView<'a> {
-    pub fn of(t: &'a Tensor) -> candle_core::Result<HostView<'a>> {
-        let (storage, layout) = t.storage_and_layout();
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            return Err(candle_core::Error::Msg(
-                "expected a contiguous tensor".into(),
-            ));
-        };
-        match &*storage {
-            Storage::Cpu(CpuStorage::F32(v)) if end <= v.len() => {}
-            _ => {
-                return Err(candle_core::Error::Msg(
-                    "expected an f32 tensor on the CPU".into(),
-                ));
-            }
-        }
-        Ok(HostView {
-            storage,
-            range: start..end,
-        })
+impl Dense {
+    pub fn input(&self) -> usize {
+        self.wt.len() / self.out().max(1)
     }
-}
 
-impl Deref for HostView<'_> {
-    type Target = [f32];
+    pub fn out(&self) -> usize {
+        self.bias.len()
+    }
 
-    fn deref(&self) -> &[f32] {
-        match &*self.storage {
-            // Checked in `of`: the storage is f32 on the CPU and holds the range.
-            Storage::Cpu(CpuStorage::F32(v)) => &v[self.range.clone()],
-            _ => &[],
-        }
+    /// `dst += x · Wᵀ` for the rows of `x` (rows, input) and `dst` (rows, out).
+    pub fn accumulate(&self, x: &[f32], dst: &mut [f32]) {
+        let (input, out) = (self.input(), self.out());
+        let rows = x.len() / input.max(1);
+        debug_assert_eq!(dst.len(), rows * out);
+        let lhs = MatRef::from_row_major_slice(x, rows, input);
+        let rhs = MatRef::from_row_major_slice(&self.wt, input, out);
+        let dst = MatMut::from_row_major_slice_mut(dst, rows, out);
+        matmul(dst, Accum::Add, lhs, rhs, 1.0, Par::rayon(0));
     }
 }
 
@@ -75,56 +63,31 @@ impl Norm {
     }
 }
 
-/// Applies `f(row, src_row, dst_row)` to every `width`-wide row of `src`, in parallel.
-fn map_rows(
-    src: &[f32],
-    width: usize,
-    f: impl Fn(usize, &[f32], &mut [f32]) + Sync + Send,
-) -> Vec<f32> {
-    let mut out = vec![0f32; src.len()];
-    out.par_chunks_mut(width.max(1))
-        .zip(src.par_chunks(width.max(1)))
-        .enumerate()
+/// Sets every row of `dst` to `bias`.
+pub(crate) fn fill_rows(dst: &mut [f32], bias: &[f32]) {
+    dst.par_chunks_mut(bias.len().max(1))
         .with_min_len(MIN_ROWS_PER_TASK)
-        .for_each(|(i, (dst, s))| f(i, s, dst));
-    out
+        .for_each(|row| row.copy_from_slice(bias));
 }
 
-/// `product + bias` row by row.
-pub(crate) fn add_bias(product: &[f32], bias: &[f32]) -> Vec<f32> {
-    map_rows(product, bias.len(), |_, s, d| {
-        for ((d, s), b) in d.iter_mut().zip(s).zip(bias) {
-            *d = s + b;
-        }
-    })
+/// Sets every row of `dst` to `bias + residual row`.
+pub(crate) fn fill_rows_plus(dst: &mut [f32], bias: &[f32], residual: &[f32]) {
+    let width = bias.len().max(1);
+    dst.par_chunks_mut(width)
+        .zip(residual.par_chunks(width))
+        .with_min_len(MIN_ROWS_PER_TASK)
+        .for_each(|(row, r)| {
+            for ((d, b), r) in row.iter_mut().zip(bias).zip(r) {
+                *d = b + r;
+            }
+        });
 }
 
-/// `act(product + bias)` row by row.
-pub(crate) fn add_bias_act(product: &[f32], bias: &[f32], act: Act) -> Vec<f32> {
-    map_rows(product, bias.len(), |_, s, d| {
-        for ((d, s), b) in d.iter_mut().zip(s).zip(bias) {
-            *d = s + b;
-        }
-        act_in_place(act, d);
-    })
-}
-
-/// `norm(product + bias + residual)` row by row: the post-LN step after attention and after the
-/// feed-forward block.
-pub(crate) fn add_residual_norm(
-    product: &[f32],
-    bias: &[f32],
-    residual: &[f32],
-    norm: &Norm,
-) -> Vec<f32> {
-    let width = bias.len();
-    map_rows(product, width, |i, s, d| {
-        let r = &residual[i * width..(i + 1) * width];
-        for (((d, s), b), r) in d.iter_mut().zip(s).zip(bias).zip(r) {
-            *d = s + b + r;
-        }
-        norm.apply(d);
-    })
+/// `act(rows)` in place.
+pub(crate) fn act_rows(rows: &mut [f32], width: usize, act: Act) {
+    rows.par_chunks_mut(width.max(1))
+        .with_min_len(MIN_ROWS_PER_TASK)
+        .for_each(|row| act_in_place(act, row));
 }
 
 /// `norm(rows)` in place (the embedding layer norm).
@@ -149,8 +112,8 @@ pub(crate) fn act_in_place(act: Act, xs: &mut [f32]) {
 
 /// Multi-head self-attention of sequences laid end to end: `qkv` rows are `[q | k | v]` (biases
 /// added), `lens` the sequence lengths in order. Each token attends to its own sequence only,
-/// so no padding is computed and no mask is needed. Returns the context rows (tokens, hidden).
-pub(crate) fn attention(qkv: &[f32], lens: &[usize], hidden: usize, heads: usize) -> Vec<f32> {
+/// so no padding is computed and no mask is needed. Writes the context rows (tokens, hidden).
+pub(crate) fn attention(qkv: &[f32], lens: &[usize], hidden: usize, heads: usize, ctx: &mut [f32]) {
     let d = hidden / heads.max(1);
     let starts: Vec<usize> = lens
         .iter()
@@ -168,15 +131,12 @@ pub(crate) fn attention(qkv: &[f32], lens: &[usize], hidden: usize, heads: usize
         .par_iter()
         .map(|&(s, h)| shape.attend(qkv, starts[s], lens[s], h))
         .collect();
-    let total: usize = lens.iter().sum();
-    let mut ctx = vec![0f32; total * hidden];
     for (&(s, h), out) in jobs.iter().zip(&outs) {
         for i in 0..lens[s] {
             let row = starts[s] + i;
             ctx[row * hidden + h * d..][..d].copy_from_slice(&out[i * d..][..d]);
         }
     }
-    ctx
 }
 
 struct HeadShape {
@@ -297,7 +257,8 @@ mod tests {
         for (i, x) in qkv.iter_mut().enumerate() {
             *x = (i as f32 * 0.7).sin();
         }
-        let ctx = attention(&qkv, &lens, hidden, heads);
+        let mut ctx = vec![0f32; 3 * hidden];
+        attention(&qkv, &lens, hidden, heads, &mut ctx);
         let own_v = &qkv[2 * 3 * hidden + 2 * hidden..][..hidden];
         assert_eq!(&ctx[2 * hidden..], own_v);
         // Rows of the first sequence are convex mixes of its two value rows.

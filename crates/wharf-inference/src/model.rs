@@ -236,8 +236,9 @@ fn load_encoder(
     task: Task,
     is_st: bool,
 ) -> Result<(EncoderModel, u64)> {
-    let ws = Weights::load_dir(dir)?;
-    let enc = Encoder::load(&ws, EncoderConfig::from_json(cfg, family)?)?;
+    let mut ws = Weights::load_dir(dir)?;
+    let bytes = ws.bytes();
+    let enc = Encoder::load(&mut ws, EncoderConfig::from_json(cfg, family)?)?;
     let head = load_head(&ws, &enc, task)?;
     let mut labels = crate::config::labels(cfg);
     if let Head::Cls(h) = &head
@@ -275,7 +276,7 @@ fn load_encoder(
     if task == Task::ZeroShotClassification {
         pipelines::nli_ids(&model)?;
     }
-    Ok((model, ws.bytes()))
+    Ok((model, bytes))
 }
 
 fn load_head(ws: &Weights, enc: &Encoder, task: Task) -> Result<Head> {

@@ -49,6 +49,14 @@ impl Weights {
             .ok_or_else(|| InferenceError::Load(format!("tensor {name} missing from the weights")))
     }
 
+    /// Removes a tensor that must exist, so that a layer converting it to its own layout does
+    /// not hold two copies while the rest loads.
+    pub fn take(&mut self, name: &str) -> Result<Tensor> {
+        self.map
+            .remove(name)
+            .ok_or_else(|| InferenceError::Load(format!("tensor {name} missing from the weights")))
+    }
+
     /// The first of several names that exists.
     pub fn get_any(&self, names: &[&str]) -> Result<Tensor> {
         names
