@@ -12,6 +12,14 @@ use rayon::prelude::*;
 use crate::config::Act;
 use crate::fastmath::gelu_one;
 
+/// Runs `f` compiled for the best instruction set the CPU offers (AVX2 + FMA on x86-64-v3
+/// machines): the baseline target only has 4-wide SSE2 and no FMA. The kernels `f` calls are
+/// `#[inline(always)]` so that they are compiled inside the dispatched function.
+#[inline(always)]
+fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
 /// Rows handed to one rayon task at least: below this a split costs more than it saves.
 const MIN_ROWS_PER_TASK: usize = 8;
 
@@ -52,6 +60,7 @@ pub(crate) struct Norm {
 
 impl Norm {
     /// Normalises one row in place.
+    #[inline(always)]
     fn apply(&self, row: &mut [f32]) {
         let n = row.len().max(1) as f32;
         let mean = sum(row) / n;
@@ -77,9 +86,11 @@ pub(crate) fn fill_rows_plus(dst: &mut [f32], bias: &[f32], residual: &[f32]) {
         .zip(residual.par_chunks(width))
         .with_min_len(MIN_ROWS_PER_TASK)
         .for_each(|(row, r)| {
-            for ((d, b), r) in row.iter_mut().zip(bias).zip(r) {
-                *d = b + r;
-            }
+            simd(|| {
+                for ((d, b), r) in row.iter_mut().zip(bias).zip(r) {
+                    *d = b + r;
+                }
+            })
         });
 }
 
@@ -87,16 +98,17 @@ pub(crate) fn fill_rows_plus(dst: &mut [f32], bias: &[f32], residual: &[f32]) {
 pub(crate) fn act_rows(rows: &mut [f32], width: usize, act: Act) {
     rows.par_chunks_mut(width.max(1))
         .with_min_len(MIN_ROWS_PER_TASK)
-        .for_each(|row| act_in_place(act, row));
+        .for_each(|row| simd(|| act_in_place(act, row)));
 }
 
 /// `norm(rows)` in place (the embedding layer norm).
 pub(crate) fn norm_rows(rows: &mut [f32], norm: &Norm) {
     rows.par_chunks_mut(norm.gamma.len().max(1))
         .with_min_len(MIN_ROWS_PER_TASK)
-        .for_each(|row| norm.apply(row));
+        .for_each(|row| simd(|| norm.apply(row)));
 }
 
+#[inline(always)]
 pub(crate) fn act_in_place(act: Act, xs: &mut [f32]) {
     match act {
         Act::Gelu => xs.iter_mut().for_each(|x| *x = gelu_one(*x)),
@@ -129,7 +141,7 @@ pub(crate) fn attention(qkv: &[f32], lens: &[usize], hidden: usize, heads: usize
     let shape = HeadShape { hidden, d };
     let outs: Vec<Vec<f32>> = jobs
         .par_iter()
-        .map(|&(s, h)| shape.attend(qkv, starts[s], lens[s], h))
+        .map(|&(s, h)| simd(|| shape.attend(qkv, starts[s], lens[s], h)))
         .collect();
     for (&(s, h), out) in jobs.iter().zip(&outs) {
         for i in 0..lens[s] {
@@ -147,6 +159,7 @@ struct HeadShape {
 
 impl HeadShape {
     /// One head of one sequence: softmax(q kᵀ / √d) v, as (len, d) rows.
+    #[inline(always)]
     fn attend(&self, qkv: &[f32], start: usize, len: usize, head: usize) -> Vec<f32> {
         let (h, d) = (self.hidden, self.d);
         let at = |row: usize, part: usize| &qkv[(start + row) * 3 * h + part * h + head * d..][..d];
@@ -170,6 +183,7 @@ impl HeadShape {
     }
 }
 
+#[inline(always)]
 fn softmax_in_place(p: &mut [f32]) {
     let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut total = 0.0;
@@ -183,6 +197,7 @@ fn softmax_in_place(p: &mut [f32]) {
 
 /// Dot product in eight independent lanes, so the compiler vectorises it (a plain float sum
 /// is a serial dependency chain it may not reorder).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -201,6 +216,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Sum in eight lanes (see `dot`).
+#[inline(always)]
 fn sum(a: &[f32]) -> f32 {
     let c = a.chunks_exact(8);
     let tail: f32 = c.remainder().iter().sum();
