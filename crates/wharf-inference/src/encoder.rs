@@ -307,8 +307,10 @@ pub(crate) struct Encoder {
     /// Weight-name prefix of the body (`bert.`, `roberta.`, `distilbert.` or none).
     pub prefix: String,
     word: Tensor,
-    pos: Tensor,
-    token_type: Option<Tensor>,
+    /// Position table (max_pos, hidden), row-major on the host.
+    pos: Vec<f32>,
+    /// Token-type table (types, hidden); empty when the model has none (DistilBERT).
+    token_types: Vec<f32>,
     ln: Norm,
     layers: Vec<Layer>,
 }
@@ -371,6 +373,9 @@ impl Encoder {
             .cloned();
         let ln = host_norm(ws, &format!("{e}LayerNorm"), cfg.eps, cfg.hidden)?;
         let width_ok = |t: &Tensor| t.dims().len() == 2 && t.dims()[1] == cfg.hidden;
+        if pos.dims().first() == Some(&0) {
+            return Err(InferenceError::Load("the position table is empty".into()));
+        }
         if !width_ok(&word) || !width_ok(&pos) || !token_type.as_ref().is_none_or(width_ok) {
             return Err(InferenceError::Load(
                 "embedding width differs from hidden_size".into(),
@@ -380,14 +385,23 @@ impl Encoder {
             .map(|i| Layer::load(ws, &cfg, &prefix, i))
             .collect::<Result<_>>()?;
         let mut cfg = cfg;
-        // Trust the table over config.json: a short table would make index_select fail late.
+        // Trust the table over config.json: position ids are clamped to the table's rows.
         cfg.max_pos = cfg.max_pos.min(pos.dims()[0]);
+        let host = |t: &Tensor| {
+            t.flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(load_err)
+        };
         Ok(Encoder {
             cfg,
             prefix,
             word,
-            pos,
-            token_type,
+            pos: host(&pos)?,
+            token_types: token_type
+                .as_ref()
+                .map(host)
+                .transpose()?
+                .unwrap_or_default(),
             ln,
             layers,
         })
@@ -408,19 +422,25 @@ impl Encoder {
         }
         let n = packed.ids.len();
         let ids = Tensor::from_slice(&packed.ids, n, &dev)?;
-        let mut x = self.word.index_select(&ids, 0)?;
-        let positions = Tensor::from_vec(self.position_ids(packed), n, &dev)?;
-        x = (x + self.pos.index_select(&positions, 0)?)?;
-        if let Some(tt) = &self.token_type {
-            let n_types = tt.dims()[0] as u32;
-            let types: Vec<u32> = packed
-                .type_ids
-                .iter()
-                .map(|&t| t.min(n_types.saturating_sub(1)))
-                .collect();
-            x = (x + tt.index_select(&Tensor::from_vec(types, n, &dev)?, 0)?)?;
+        let mut rows = self
+            .word
+            .index_select(&ids, 0)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        // Position and token-type rows are added here rather than with tensor ops: candle would
+        // hand those element-wise adds to its own spinning thread pool.
+        let h = self.cfg.hidden;
+        let n_types = self.token_types.len() / h;
+        let positions = self.position_ids(packed);
+        for ((row, &p), &t) in rows.chunks_mut(h).zip(&positions).zip(&packed.type_ids) {
+            let pos = &self.pos[p as usize * h..][..h];
+            row.iter_mut().zip(pos).for_each(|(x, p)| *x += p);
+            if n_types > 0 {
+                let t = (t as usize).min(n_types - 1);
+                let tt = &self.token_types[t * h..][..h];
+                row.iter_mut().zip(tt).for_each(|(x, t)| *x += t);
+            }
         }
-        let mut rows = x.flatten_all()?.to_vec1::<f32>()?;
         norm_rows(&mut rows, &self.ln);
         let mut scratch = Scratch::default();
         for layer in &self.layers {
