@@ -140,7 +140,7 @@ fn take_dense(ws: &mut Weights, name: &str, out: usize, input: usize) -> Result<
 }
 
 fn dense(w: &Tensor, b: Option<&Tensor>, name: &str, out: usize, input: usize) -> Result<Dense> {
-    if w.dims() != [out, input] {
+    if w.dims() != [out, input] || out == 0 || input == 0 {
         return Err(InferenceError::Load(format!(
             "{name}: weight shape {:?}, expected [{out}, {input}]",
             w.dims()
@@ -758,6 +758,24 @@ mod tests {
             eps: 1e-12,
             pad_id: 0,
         };
+        assert!(matches!(
+            Encoder::load(&mut ws, cfg.clone()),
+            Err(InferenceError::Load(_))
+        ));
+        // An empty feed-forward layer would make the products degenerate: refused at load.
+        let mut ws = weights(Family::Bert, "", 1);
+        let empty = |dims: &[usize]| Tensor::zeros(dims, DType::F32, &Device::Cpu);
+        for (name, dims) in [
+            (
+                "encoder.layer.0.intermediate.dense.weight",
+                &[0, HIDDEN][..],
+            ),
+            ("encoder.layer.0.intermediate.dense.bias", &[0]),
+            ("encoder.layer.0.output.dense.weight", &[HIDDEN, 0]),
+        ] {
+            ws.map
+                .insert(name.into(), empty(dims).unwrap_or_else(|e| panic!("{e}")));
+        }
         assert!(matches!(
             Encoder::load(&mut ws, cfg),
             Err(InferenceError::Load(_))
