@@ -1,6 +1,6 @@
 //! BERT-family encoders (BERT, RoBERTa/CamemBERT/XLM-R, DistilBERT) and their task heads, written
 //! on candle tensors so that one code path serves every weight layout, RoBERTa's position offset,
-//! tied decoders and batched (padded) inputs.
+//! tied decoders and packed batches (sequences end to end, no padding).
 
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::LayerNorm;

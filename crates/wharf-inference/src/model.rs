@@ -147,7 +147,7 @@ impl Model {
         }
     }
 
-    /// Several requests in one padded forward pass (encoders); one result per body, same order.
+    /// Several requests in one packed forward pass (encoders); one result per body, same order.
     pub fn infer_batch(&self, bodies: &[Value]) -> Vec<Result<Value>> {
         match &self.inner {
             Inner::Encoder(m) => {

@@ -1,5 +1,5 @@
-//! The tokenizer of a snapshot, configured once at load (truncation, no padding: batches are padded
-//! by us after sorting by length).
+//! The tokenizer of a snapshot, configured once at load (truncation, no padding: the encoder packs
+//! sequences end to end).
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
 //! Encoder task pipelines: parse a body into encoder items, run every item of every request in
-//! length-sorted padded batches, then shape each request's answer as the Hub does.
+//! packed batches (no padding), then shape each request's answer as the Hub does.
 
 use std::path::{Component, Path};
 
