@@ -1,6 +1,7 @@
-//! BERT-family encoders (BERT, RoBERTa/CamemBERT/XLM-R, DistilBERT) and their task heads, written
-//! on candle tensors so that one code path serves every weight layout, RoBERTa's position offset,
-//! tied decoders and packed batches (sequences end to end, no padding).
+//! BERT-family encoders (BERT, RoBERTa/CamemBERT/XLM-R, DistilBERT) and their task heads: one code
+//! path for every weight layout, RoBERTa's position offset and tied decoders. The body runs packed
+//! batches (sequences end to end, no padding) as faer products and row kernels (`hostops`); the
+//! small heads run on candle tensors.
 
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::LayerNorm;
