@@ -334,6 +334,13 @@ def test_question_answering(hub, tiny_repos):
     assert 0 <= out.start <= out.end <= len(context)
     assert out.answer == context[out.start:out.end]
     assert 0 <= out.score <= 1
+    # A context far longer than the model's input is read in overlapping windows, as the Hub's
+    # pipeline does: answers come from all of it, each once, with offsets into the context.
+    long_context = " ".join(f"w{i % 97}" for i in range(400))
+    many = c.question_answering(question="Which word?", context=long_context, top_k=20)
+    assert len(many) == 20 and len({(a.start, a.end) for a in many}) == 20
+    assert all(a.answer == long_context[a.start:a.end] for a in many)
+    assert max(a.start for a in many) > len(long_context) // 4
 
 
 GENERATORS = ["tiny-gpt2-text-generation", "tiny-gpt2-sharded", "tiny-llama-text-generation",

@@ -68,7 +68,7 @@ impl DecoderModel {
             }
         };
         let gen_cfg = read_json_opt(dir, "generation_config.json")?;
-        let tok = TextTokenizer::load(dir, None, 0)?;
+        let tok = TextTokenizer::load(dir, None, 0, false)?;
         let mut eos = eos_ids(cfg, gen_cfg.as_ref());
         if eos.is_empty() {
             eos = ["</s>", "<|endoftext|>", "<|end_of_text|>", "<|im_end|>"]

@@ -255,7 +255,8 @@ fn load_encoder(
         .and_then(|c| c.get("max_seq_length").and_then(Value::as_u64))
         .map(|m| m as usize);
     let max_len = st_max.map_or(enc.cfg.max_tokens(), |m| m.min(enc.cfg.max_tokens()));
-    let tok = TextTokenizer::load(dir, Some(max_len), enc.cfg.pad_id)?;
+    let qa = task == Task::QuestionAnswering;
+    let tok = TextTokenizer::load(dir, Some(max_len), enc.cfg.pad_id, qa)?;
     if task == Task::FillMask && tok.mask.is_none() {
         return Err(InferenceError::Load(
             "the tokenizer has no mask token".into(),

@@ -4,10 +4,17 @@
 use std::path::Path;
 
 use serde_json::Value;
-use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{
+    Encoding, PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
+};
 
 use crate::config::read_json_opt;
 use crate::error::{InferenceError, Result};
+
+/// Question answering reads long contexts in windows of this many tokens overlapping by
+/// `QA_STRIDE`, the transformers pipeline's defaults (`max_seq_len`, `doc_stride`).
+const QA_WINDOW: usize = 384;
+const QA_STRIDE: usize = 128;
 
 /// One encoder input: a text or a text pair (NLI, question answering).
 #[derive(Debug, Clone)]
@@ -21,18 +28,45 @@ pub(crate) struct TextTokenizer {
     /// The mask token and its id, when the model has one.
     pub mask: Option<(String, u32)>,
     pub pad_id: u32,
+    /// Question-answering models: windowing of long contexts.
+    qa: Option<QaWindows>,
+}
+
+struct QaWindows {
+    /// The same tokenizer without truncation: question and context are cut by us.
+    tk: Tokenizer,
+    /// Tokens per window, special tokens included.
+    window: usize,
 }
 
 impl TextTokenizer {
     /// Loads tokenizer.json; `max_len` caps inputs (None leaves the file's own truncation).
-    pub fn load(dir: &Path, max_len: Option<usize>, pad_id: u32) -> Result<TextTokenizer> {
+    /// With `qa_windows` (question-answering models), [`TextTokenizer::encode_windows`] reads
+    /// long contexts in overlapping windows.
+    pub fn load(
+        dir: &Path,
+        max_len: Option<usize>,
+        pad_id: u32,
+        qa_windows: bool,
+    ) -> Result<TextTokenizer> {
         let mut tk = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| InferenceError::Load(format!("tokenizer.json: {e}")))?;
         let tok_cfg = read_json_opt(dir, "tokenizer_config.json")?;
         let specials = read_json_opt(dir, "special_tokens_map.json")?;
         tk.with_padding(None);
+        let mut qa = None;
         if let Some(max_len) = max_len {
             let max_len = model_max_length(tok_cfg.as_ref()).map_or(max_len, |m| m.min(max_len));
+            if qa_windows {
+                let mut untruncated = tk.clone();
+                untruncated
+                    .with_truncation(None)
+                    .map_err(|e| InferenceError::Load(format!("tokenizer truncation: {e}")))?;
+                qa = Some(QaWindows {
+                    tk: untruncated,
+                    window: max_len.min(QA_WINDOW),
+                });
+            }
             let params = TruncationParams {
                 direction: TruncationDirection::Right,
                 max_length: max_len,
@@ -43,7 +77,12 @@ impl TextTokenizer {
                 .map_err(|e| InferenceError::Load(format!("tokenizer truncation: {e}")))?;
         }
         let mask = mask_token(&tk, tok_cfg.as_ref(), specials.as_ref());
-        Ok(TextTokenizer { tk, mask, pad_id })
+        Ok(TextTokenizer {
+            tk,
+            mask,
+            pad_id,
+            qa,
+        })
     }
 
     /// Encodes items with character offsets (the Hub reports character positions).
@@ -58,6 +97,48 @@ impl TextTokenizer {
         self.tk
             .encode_batch_char_offsets(inputs, true)
             .map_err(|e| InferenceError::Internal(format!("tokenizer: {e}")))
+    }
+
+    /// A question and a context as one or more windows `[question | context part]`, the parts
+    /// overlapping by up to `QA_STRIDE` tokens, as the transformers pipeline reads long contexts
+    /// (tokenizers' own overflow of a truncated pair kept only the last part here, so the
+    /// context is cut by us and each window assembled by the tokenizer's post-processor).
+    pub fn encode_windows(&self, question: &str, context: &str) -> Result<Vec<Encoding>> {
+        let Some(qa) = &self.qa else {
+            let pair = Item::Pair(question.to_string(), context.to_string());
+            return self.encode(&[pair]);
+        };
+        let encode = |s: &str| {
+            qa.tk
+                .encode_char_offsets(s, false)
+                .map_err(|e| InferenceError::Internal(format!("tokenizer: {e}")))
+        };
+        let q = encode(question)?;
+        let mut c = encode(context)?;
+        let added = qa
+            .tk
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(true));
+        let room = qa
+            .window
+            .checked_sub(q.len() + added)
+            .filter(|&r| r >= 2)
+            .ok_or_else(|| {
+                InferenceError::BadInput(format!(
+                    "the question is too long: this model reads {} tokens at a time",
+                    qa.window
+                ))
+            })?;
+        c.truncate(room, QA_STRIDE.min(room / 2), TruncationDirection::Right);
+        let rest = c.take_overflowing();
+        std::iter::once(c)
+            .chain(rest)
+            .map(|part| {
+                qa.tk
+                    .post_process(q.clone(), Some(part), true)
+                    .map_err(|e| InferenceError::Internal(format!("tokenizer: {e}")))
+            })
+            .collect()
     }
 
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {

@@ -262,6 +262,45 @@ fn question_answering_offsets() {
 }
 
 #[test]
+fn question_answering_reads_long_contexts_in_windows() {
+    let m = load("tiny-bert-question-answering");
+    // Far longer than one window of the tiny model: answers must come from the whole context,
+    // with offsets into it, and not all from the first window.
+    let words: Vec<String> = (0..400).map(|i| format!("w{}", i % 97)).collect();
+    let context = words.join(" ");
+    let body = json!({"inputs": {"question": "Which word?", "context": context},
+                      "parameters": {"top_k": 20}});
+    let out = m.infer(&body).expect("qa");
+    let answers = out.as_array().expect("a list");
+    assert_eq!(answers.len(), 20);
+    let mut spans = std::collections::HashSet::new();
+    for a in answers {
+        let (start, end) = (
+            a["start"].as_u64().expect("start") as usize,
+            a["end"].as_u64().expect("end") as usize,
+        );
+        assert!(start < end && end <= context.len());
+        assert_eq!(a["answer"].as_str(), Some(&context[start..end]));
+        assert!(spans.insert((start, end)), "a span reported twice");
+    }
+    let first_window_end = context.len() / 4;
+    assert!(
+        answers
+            .iter()
+            .any(|a| a["start"].as_u64().unwrap_or(0) as usize > first_window_end),
+        "every answer came from the start of the context"
+    );
+    // Deterministic: the same body gives the same answers.
+    assert_eq!(m.infer(&body).expect("again"), out);
+    // A question that leaves no room for the context is the caller's error.
+    let long_question = words.join(" ");
+    let err = m
+        .infer(&json!({"inputs": {"question": long_question, "context": "Paris."}}))
+        .expect_err("too long");
+    assert!(matches!(err, InferenceError::BadInput(_)), "{err}");
+}
+
+#[test]
 fn batch_equals_single() {
     let cases = [
         (

@@ -40,6 +40,8 @@ const MAX_BATCH_TOKENS: usize = 4096;
 struct Encoded {
     enc: Encoding,
     hidden: Tensor,
+    /// Further windows of a long question-answering context, in order (empty otherwise).
+    windows: Vec<Encoded>,
 }
 
 /// A parsed request: the items to encode and how to shape the answer.
@@ -126,25 +128,55 @@ fn dup(e: &InferenceError) -> InferenceError {
 }
 
 /// Tokenizes all items, runs them in packed batches (sequences end to end, no padding) and
-/// returns per-item hidden states in the original order.
+/// returns per-item hidden states in the original order. A question-answering model also runs
+/// the overflow windows of long contexts.
 fn encode_all(m: &EncoderModel, items: &[&Item]) -> Result<Vec<Encoded>> {
-    let owned: Vec<Item> = items.iter().map(|i| (*i).clone()).collect();
-    let encs = m.tok.encode(&owned)?;
-    let mut hidden: Vec<Option<Tensor>> = vec![None; encs.len()];
-    let order: Vec<usize> = (0..encs.len()).collect();
-    for chunk in chunks_by_budget(&order, |i| encs[i].len().max(1)) {
-        let batch_encs: Vec<&Encoding> = chunk.iter().map(|&i| &encs[i]).collect();
-        let packed = Packed::new(&batch_encs, m.tok.pad_id);
+    // Per item its windows: one, except for long question-answering contexts.
+    let per_item: Vec<Vec<Encoding>> = if m.task == Task::QuestionAnswering {
+        items
+            .iter()
+            .map(|item| match item {
+                Item::Pair(q, c) => m.tok.encode_windows(q, c),
+                Item::Single(_) => m.tok.encode(&[(*item).clone()]),
+            })
+            .collect::<Result<_>>()?
+    } else {
+        let owned: Vec<Item> = items.iter().map(|i| (*i).clone()).collect();
+        m.tok.encode(&owned)?.into_iter().map(|e| vec![e]).collect()
+    };
+    let seqs: Vec<&Encoding> = per_item.iter().flatten().collect();
+    let mut hidden: Vec<Option<Tensor>> = vec![None; seqs.len()];
+    let order: Vec<usize> = (0..seqs.len()).collect();
+    for chunk in chunks_by_budget(&order, |i| seqs[i].len().max(1)) {
+        let batch: Vec<&Encoding> = chunk.iter().map(|&i| seqs[i]).collect();
+        let packed = Packed::new(&batch, m.tok.pad_id);
         let out = m.enc.forward(&packed)?;
         for ((&i, start), len) in chunk.iter().zip(packed.starts()).zip(&packed.lens) {
             hidden[i] = Some(out.narrow(0, start, *len)?);
         }
     }
-    encs.into_iter()
-        .zip(hidden)
-        .map(|(enc, h)| {
-            let hidden = h.ok_or_else(|| InferenceError::Internal("item not encoded".into()))?;
-            Ok(Encoded { enc, hidden })
+    let mut hidden = hidden.into_iter();
+    let mut take = |enc: Encoding| -> Result<Encoded> {
+        let hidden = hidden
+            .next()
+            .flatten()
+            .ok_or_else(|| InferenceError::Internal("item not encoded".into()))?;
+        Ok(Encoded {
+            enc,
+            hidden,
+            windows: Vec::new(),
+        })
+    };
+    per_item
+        .into_iter()
+        .map(|windows| {
+            let mut windows = windows.into_iter();
+            let first = windows
+                .next()
+                .ok_or_else(|| InferenceError::Internal("item not tokenized".into()))?;
+            let mut item = take(first)?;
+            item.windows = windows.map(&mut take).collect::<Result<_>>()?;
+            Ok(item)
         })
         .collect()
 }
