@@ -24,7 +24,10 @@
 //! scratch. LFS blobs have no row: a blob whose file was written after the cutoff is moved back,
 //! which covers an upload racing with the sweep (the upload writes before it links). A crash
 //! between the rename and the row's deletion leaves the object aside with its row; the next
-//! `wharf gc` run puts it back first.
+//! `wharf gc` run puts it back first. A xorb file without a row (an upload that stopped between
+//! storing and recording it) is moved aside and deleted unless a row appeared meanwhile; an
+//! upload that found such a file already there checks after recording that it still is, and
+//! stores it again if the sweep took it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -108,6 +111,8 @@ pub struct GcReport {
     /// Registered Xet files (bytes: their logical size; they occupy only index rows).
     pub xet_files: GcCount,
     pub xorbs: GcCount,
+    /// Xorb files without a row: an upload that stopped between storing a xorb and recording it.
+    pub stray_xorbs: GcCount,
     pub lfs_blobs: GcCount,
     /// Candidates that turned out to be needed again during the sweep and were kept.
     pub kept_in_race: u64,
@@ -119,7 +124,7 @@ pub struct GcReport {
 impl GcReport {
     /// Bytes on disk freed (or that would be).
     pub fn freed_bytes(&self) -> u64 {
-        self.xorbs.bytes + self.lfs_blobs.bytes
+        self.xorbs.bytes + self.stray_xorbs.bytes + self.lfs_blobs.bytes
     }
 
     /// The report as pretty-printed JSON (`wharf gc --json`).
@@ -307,9 +312,52 @@ impl Hub {
                 report.kept_in_race += 1;
             }
         }
+        self.collect_stray_xorbs(cutoff, options.apply, &mut report)
+            .await?;
         self.collect_lfs_blobs(cutoff, options.apply, &mut report)
             .await?;
         Ok(report)
+    }
+
+    /// Xorb files written before the cutoff that have no row.
+    async fn collect_stray_xorbs(
+        &self,
+        cutoff: i64,
+        apply: bool,
+        report: &mut GcReport,
+    ) -> Result<()> {
+        for file in self.blobs.list(XORBS).await? {
+            if file.modified_ms >= cutoff || self.meta.xet_xorb(&file.key).await?.is_some() {
+                continue;
+            }
+            if !apply || self.sweep_stray_xorb(&file.key).await? {
+                report.stray_xorbs.add(file.size as i64);
+            } else {
+                report.kept_in_race += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Aside; back in place when an upload recorded it meanwhile, else deleted. An upload that
+    /// found the file before it went aside re-checks it after recording (`record_xorb`).
+    async fn sweep_stray_xorb(&self, hash: &str) -> Result<bool> {
+        if self.blobs.quarantine(XORBS, hash).await?.is_none() {
+            return Ok(false);
+        }
+        let recorded = match self.meta.xet_xorb(hash).await {
+            Ok(row) => row.is_some(),
+            Err(e) => {
+                self.blobs.restore(XORBS, hash).await?;
+                return Err(e);
+            }
+        };
+        if recorded {
+            self.blobs.restore(XORBS, hash).await?;
+        } else {
+            self.blobs.purge(XORBS, hash).await?;
+        }
+        Ok(!recorded)
     }
 
     /// Aside, row deleted if still garbage, then bytes deleted; or back in place.
@@ -546,6 +594,37 @@ mod tests {
             wharf_meta::XetTotals::default()
         );
         assert!(hub.xet_hash_of(DET_SHA256).await.expect("lookup").is_none());
+    }
+
+    #[tokio::test]
+    async fn stray_xorb_files_without_a_row_are_removed() {
+        let (_dir, hub, _alice, _size, _orphan) = fixture().await;
+        let recorded = hub.blobs.list(XORBS).await.expect("list").len();
+        let stray = "ab".repeat(32);
+        hub.blobs
+            .put_checked(
+                Space::Xorb,
+                &stray,
+                vec![Bytes::from_static(b"stored, never recorded")],
+            )
+            .await
+            .expect("stray");
+        // Within the grace period it stays (an upload may be about to record it).
+        let young = hub
+            .collect_garbage(options(3600, true))
+            .await
+            .expect("young");
+        assert_eq!(young.stray_xorbs.count, 0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let dry = hub.collect_garbage(options(0, false)).await.expect("dry");
+        assert_eq!((dry.stray_xorbs.count, dry.stray_xorbs.bytes), (1, 22));
+        assert_eq!(dry.xorbs.count, 0, "recorded xorbs still used by repos");
+        let done = hub.collect_garbage(options(0, true)).await.expect("apply");
+        assert_eq!(done.stray_xorbs.count, 1);
+        let left = hub.blobs.list(XORBS).await.expect("list");
+        assert_eq!(left.len(), recorded);
+        assert!(left.iter().all(|x| x.key != stray));
+        assert!(hub.xet_hash_of(DET_SHA256).await.expect("lookup").is_some());
     }
 
     #[tokio::test]

@@ -283,8 +283,15 @@ impl Hub {
             chunk_ends: chunks.table.to_blob(),
             created_at: now_ms(),
         };
-        self.blobs.put_checked(Space::Xorb, &key, parts).await?;
+        self.blobs
+            .put_checked(Space::Xorb, &key, parts.clone())
+            .await?;
         self.meta.insert_xet_xorb(&row, &dedup).await?;
+        // `put_checked` keeps a file already there; if that was a stray (no row) that garbage
+        // collection took away before the row above existed, store it again.
+        if self.blobs.size_keyed(Space::Xorb, &key).await?.is_none() {
+            self.blobs.put_checked(Space::Xorb, &key, parts).await?;
+        }
         Ok(())
     }
 

@@ -107,6 +107,11 @@ pub fn print_gc(report: &GcReport, grace: Duration, json: bool) {
         human(report.xorbs.bytes)
     );
     println!(
+        "  xorb files never recorded:     {} {verb} ({})",
+        report.stray_xorbs.count,
+        human(report.stray_xorbs.bytes)
+    );
+    println!(
         "  LFS blobs no repository links: {} {verb} ({})",
         report.lfs_blobs.count,
         human(report.lfs_blobs.bytes)
