@@ -25,7 +25,7 @@
 #   BENCH_KEEP=1     keep the temporary folder (and server logs) after the run
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 COMMITS=${BENCH_COMMITS:-2000}
 LFS_FILES=${BENCH_LFS_FILES:-20}
 LFS_MB=${BENCH_LFS_MB:-10}
@@ -33,9 +33,6 @@ RUNS=${BENCH_RUNS:-5}
 CLONE_RUNS=${BENCH_CLONE_RUNS:-10}
 LFS_SIZE=$((LFS_MB * 1024 * 1024))
 REPO=clone-bench
-
-log() { printf '[clone-bench] %s\n' "$*" >&2; }
-die() { printf '[clone-bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 for v in COMMITS LFS_FILES LFS_MB RUNS CLONE_RUNS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
@@ -49,6 +46,7 @@ command -v git >/dev/null || missing+=(git)
 command -v git-lfs >/dev/null || missing+=(git-lfs)
 command -v curl >/dev/null || missing+=(curl)
 command -v sha256sum >/dev/null || missing+=(coreutils)
+command -v python3 >/dev/null || missing+=(python3)
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || missing+=(nginx-light)
 [[ -x /usr/sbin/fcgiwrap ]] || command -v fcgiwrap >/dev/null || missing+=(fcgiwrap)
 if ((${#missing[@]})); then
@@ -64,19 +62,7 @@ HTTP_BACKEND=$(git --exec-path)/git-http-backend
 [[ -x $HTTP_BACKEND ]] || die "git-http-backend not found in $(git --exec-path)"
 
 # ---------------------------------------------------------------- wharf binary
-if [[ -n ${WHARF_BIN:-} ]]; then
-    [[ -x $WHARF_BIN ]] || die "WHARF_BIN=$WHARF_BIN is not executable"
-    WHARF=$WHARF_BIN
-else
-    WHARF=$ROOT/target/release/wharf
-    if [[ ! -x $WHARF || -n $(find "$ROOT/crates" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" -newer "$WHARF" -type f -print -quit) ]]; then
-        log "building the release binary (cargo build --release -p wharf)"
-        (cd "$ROOT" && cargo build --release -p wharf >&2)
-    fi
-fi
-WHARF_VERSION=$("$WHARF" --version 2>/dev/null || echo unknown)
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]]; then GIT_REV="$GIT_REV+dirty"; fi
+bench_binary
 
 # ---------------------------------------------------------------- temp space and cleanup
 TMP=$(mktemp -d "${BENCH_TMP:-/tmp}/wharf-clone-bench.XXXXXX")
@@ -85,18 +71,6 @@ REF=$TMP/ref
 WORK=$TMP/work
 CLONES=$TMP/clones
 WHARF_PID="" NGINX_PID="" FCGI_PID="" SAMPLER_PID=""
-
-stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
-    local pid=$1 i
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     local rc=$?
@@ -115,26 +89,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A loopback port nobody listens on (connect refused), chosen at random.
-free_port() {
-    local p i
-    for ((i = 0; i < 200; i++)); do
-        p=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
-best_of() { printf '%s\n' "$@" | sort -g | head -n1; }
-median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 secs() { awk -v t="$1" 'BEGIN { printf "%.3f", t }'; }
-mbps() { awk -v s="$1" -v t="$2" 'BEGIN { printf "%.0f", s / 1e6 / t }'; } # decimal MB/s
 runs_list() { local t; for t in "$@"; do printf '%s ' "$(secs "$t")"; done; }
 
 # ---------------------------------------------------------------- client environment

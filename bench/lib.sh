@@ -1,7 +1,7 @@
 # Shared set-up of the benchmarks (sourced, not run): logging, the release binary, a temporary
 # folder cleaned up on exit, and one Wharf server on a fresh data folder with a user and a
-# write token. New benchmarks source this; transfer.sh, clone.sh and pages.sh still carry their
-# own copies of these steps.
+# write token. Every benchmark sources it; transfer.sh, clone.sh and pages.sh use the helpers and
+# the binary step but set up their own servers (nginx, fcgiwrap, restarts).
 #
 # After `bench_setup` and `bench_start_server`: ROOT, WHARF, TMP, DATA, PORT, BASE, TOKEN,
 # WHARF_PID. Environment: WHARF_BIN (binary to test), BENCH_TMP (parent of the temporary
@@ -17,25 +17,32 @@ free_port() {
 }
 
 now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
+# Statistics over a list of seconds.
+best_of() { printf '%s\n' "$@" | sort -g | head -n1; }
+median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", 100 * a / b }'; }
 mbps() { awk -v s="$1" -v t="$2" 'BEGIN { printf "%.0f", s / 1e6 / t }'; } # decimal MB/s
 hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # The wharf binary: WHARF_BIN, else target/release/wharf, rebuilt when older than the sources.
+# Sets WHARF, WHARF_VERSION and GIT_REV (with "+dirty" when crates/ has uncommitted changes).
 bench_binary() {
     if [[ -n ${WHARF_BIN:-} ]]; then
         [[ -x $WHARF_BIN ]] || die "WHARF_BIN=$WHARF_BIN is not executable"
         WHARF=$WHARF_BIN
-        return
+    else
+        WHARF=$ROOT/target/release/wharf
+        if [[ ! -x $WHARF || -n $(find "$ROOT/crates" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" -newer "$WHARF" -type f -print -quit) ]]; then
+            log "building the release binary (cargo build --release -p wharf)"
+            (cd "$ROOT" && cargo build --release -p wharf >&2) ||
+                die "the release build failed; to benchmark an existing binary: WHARF_BIN=... $0"
+        fi
     fi
-    WHARF=$ROOT/target/release/wharf
-    if [[ ! -x $WHARF || -n $(find "$ROOT/crates" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" -newer "$WHARF" -type f -print -quit) ]]; then
-        log "building the release binary (cargo build --release -p wharf)"
-        (cd "$ROOT" && cargo build --release -p wharf >&2) ||
-            die "the release build failed; to benchmark an existing binary: WHARF_BIN=... $0"
-    fi
+    WHARF_VERSION=$("$WHARF" --version 2>/dev/null || echo unknown)
+    GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]]; then GIT_REV="$GIT_REV+dirty"; fi
 }
 
 stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL

@@ -38,7 +38,7 @@
 #   BENCH_KEEP=1     keep the temporary folder (data folder, clones, server log) after the run
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FILES=${BENCH_FILES:-1000}
 COMMITS=${BENCH_COMMITS:-1000}
 FOLDERS=${BENCH_FOLDERS:-20}
@@ -50,9 +50,6 @@ NS=bench
 NESTED=pages-nested
 FLAT=pages-flat
 TASK=text-classification
-
-log() { printf '[pages-bench] %s\n' "$*" >&2; }
-die() { printf '[pages-bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 for v in FILES COMMITS FOLDERS RUNS COLD_RUNS TARGET_MS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
@@ -69,6 +66,7 @@ command -v git >/dev/null || missing+=(git)
 command -v git-lfs >/dev/null || missing+=(git-lfs)
 command -v curl >/dev/null || missing+=(curl)
 command -v sha256sum >/dev/null || missing+=(coreutils)
+command -v python3 >/dev/null || missing+=(python3)
 if ((${#missing[@]})); then
     log "installing ${missing[*]} with apt-get"
     [[ $(id -u) == 0 ]] || die "need root to install ${missing[*]} (or install them first)"
@@ -77,36 +75,12 @@ if ((${#missing[@]})); then
 fi
 
 # ---------------------------------------------------------------- wharf binary
-if [[ -n ${WHARF_BIN:-} ]]; then
-    [[ -x $WHARF_BIN ]] || die "WHARF_BIN=$WHARF_BIN is not executable"
-    WHARF=$WHARF_BIN
-else
-    WHARF=$ROOT/target/release/wharf
-    if [[ ! -x $WHARF || -n $(find "$ROOT/crates" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" -newer "$WHARF" -type f -print -quit) ]]; then
-        log "building the release binary (cargo build --release -p wharf)"
-        (cd "$ROOT" && cargo build --release -p wharf >&2)
-    fi
-fi
-WHARF_VERSION=$("$WHARF" --version 2>/dev/null || echo unknown)
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]]; then GIT_REV="$GIT_REV+dirty"; fi
+bench_binary
 
 # ---------------------------------------------------------------- temp space and cleanup
 TMP=$(mktemp -d "${BENCH_TMP:-/tmp}/wharf-pages-bench.XXXXXX")
 DATA=$TMP/data
 WHARF_PID=""
-
-stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
-    local pid=$1 i
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     local rc=$?
@@ -122,19 +96,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { # a loopback port nobody listens on, chosen at random
-    local p i
-    for ((i = 0; i < 200; i++)); do
-        p=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-now() { echo "$EPOCHREALTIME"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # ---------------------------------------------------------------- client environment

@@ -15,13 +15,10 @@
 #   BENCH_WAIT_IDLE=N  first wait up to N seconds for the machine to be less than 20 % busy
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 RUNS=${BENCH_RUNS:-3}
 SIZE=$((SIZE_MB * 1024 * 1024))
-
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ $SIZE_MB =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZE_MB must be a positive integer"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
@@ -44,26 +41,7 @@ fi
 [[ -x $NGINX ]] || die "nginx not found after installation"
 
 # ---------------------------------------------------------------- wharf binary
-if [[ -n ${WHARF_BIN:-} ]]; then
-    [[ -x $WHARF_BIN ]] || die "WHARF_BIN=$WHARF_BIN is not executable"
-    WHARF=$WHARF_BIN
-else
-    WHARF=$ROOT/target/release/wharf
-    stale=0
-    if [[ ! -x $WHARF ]]; then
-        stale=1
-    elif [[ -n $(find "$ROOT/crates" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" -newer "$WHARF" -type f -print -quit) ]]; then
-        stale=1
-    fi
-    if ((stale)); then
-        log "building the release binary (cargo build --release -p wharf)"
-        (cd "$ROOT" && cargo build --release -p wharf >&2) ||
-            die "the release build failed; to benchmark the existing binary anyway: WHARF_BIN=$WHARF $0"
-    fi
-fi
-WHARF_VERSION=$("$WHARF" --version 2>/dev/null || echo unknown)
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null) ]]; then GIT_REV="$GIT_REV+dirty"; fi
+bench_binary
 
 # ---------------------------------------------------------------- temp space and cleanup
 TMP=$(mktemp -d "${BENCH_TMP:-/tmp}/wharf-bench.XXXXXX")
@@ -71,18 +49,6 @@ DATA=$TMP/data
 FILE=$TMP/big.bin
 WHARF_PID=""
 NGINX_PID=""
-
-stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
-    local pid=$1 i
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     local rc=$?
@@ -99,19 +65,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 cpu_diff() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-# Statistics over a list of seconds.
-best_of() { printf '%s\n' "$@" | sort -g | head -n1; }
-median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-mbps() { awk -v s="$1" -v t="$2" 'BEGIN { printf "%.0f", s / 1e6 / t }'; } # decimal MB/s
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ms() { awk -v t="$1" 'BEGIN { printf "%.0f", t * 1000 }'; }
 
 # Share of CPU time the whole machine spent busy over one second (others' work disturbs us).
@@ -128,8 +83,7 @@ cpu_busy() {
 CLK_TCK=$(getconf CLK_TCK)
 cpu_s() { awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13 + $14 + $15) / hz }' "/proc/$1/stat"; }
 
-# Peak and current RSS of a process, MiB.
-hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# Current RSS of a process, MiB (peak: hwm_mb in lib.sh).
 rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------- wharf set-up

@@ -100,6 +100,15 @@ impl<T> InferenceReply<T> {
 /// `{"error": …, "error_type": "generation"}` when generation fails midway.
 pub type InferenceEvents = BoxStream<'static, Value>;
 
+/// The events as server-sent-event frames (`data:{json}` and a blank line each), the framing
+/// TGI and the Hub's inference API stream with; the HTTP layers add only their headers.
+pub fn sse_frames(
+    events: InferenceEvents,
+) -> impl futures::Stream<Item = std::result::Result<bytes::Bytes, std::convert::Infallible>> + Send
+{
+    events.map(|event| Ok(bytes::Bytes::from(format!("data:{event}\n\n"))))
+}
+
 type Key = (i64, String);
 
 /// The inference state the hub owns.

@@ -29,7 +29,7 @@ pub use files::{FileContent, FileSource, TreePage};
 #[cfg(feature = "inference")]
 pub use inference::{
     InferenceConfig, InferenceEvents, InferenceReply, InferenceRequest, SUPPORTED_MODELS, Task,
-    legacy_zero_shot_answer, wants_stream,
+    legacy_zero_shot_answer, sse_frames, wants_stream,
 };
 pub use lfs::{LfsBatchOutcome, UploadTicket};
 pub use refs::CommitPage;

@@ -349,15 +349,7 @@ impl Packed {
 
     /// First row of each sequence.
     pub fn starts(&self) -> Vec<usize> {
-        let mut at = 0;
-        self.lens
-            .iter()
-            .map(|&l| {
-                let s = at;
-                at += l;
-                s
-            })
-            .collect()
+        crate::hostops::starts(&self.lens)
     }
 }
 

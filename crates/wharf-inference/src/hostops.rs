@@ -122,19 +122,23 @@ pub(crate) fn act_in_place(act: Act, xs: &mut [f32]) {
     }
 }
 
-/// Multi-head self-attention of sequences laid end to end: `qkv` rows are `[q | k | v]` (biases
-/// added), `lens` the sequence lengths in order. Each token attends to its own sequence only,
-/// so no padding is computed and no mask is needed. Writes the context rows (tokens, hidden).
-pub(crate) fn attention(qkv: &[f32], lens: &[usize], hidden: usize, heads: usize, ctx: &mut [f32]) {
-    let d = hidden / heads.max(1);
-    let starts: Vec<usize> = lens
-        .iter()
+/// First row of each of the sequences laid end to end with these lengths.
+pub(crate) fn starts(lens: &[usize]) -> Vec<usize> {
+    lens.iter()
         .scan(0, |acc, &l| {
             let s = *acc;
             *acc += l;
             Some(s)
         })
-        .collect();
+        .collect()
+}
+
+/// Multi-head self-attention of sequences laid end to end: `qkv` rows are `[q | k | v]` (biases
+/// added), `lens` the sequence lengths in order. Each token attends to its own sequence only,
+/// so no padding is computed and no mask is needed. Writes the context rows (tokens, hidden).
+pub(crate) fn attention(qkv: &[f32], lens: &[usize], hidden: usize, heads: usize, ctx: &mut [f32]) {
+    let d = hidden / heads.max(1);
+    let starts = starts(lens);
     let jobs: Vec<(usize, usize)> = (0..lens.len())
         .flat_map(|s| (0..heads).map(move |h| (s, h)))
         .collect();

@@ -96,26 +96,22 @@ pub fn print_gc(report: &GcReport, grace: Duration, json: bool) {
     } else {
         "to remove"
     };
-    println!(
-        "  Xet files no repository links: {} {verb} (logical {})",
-        report.xet_files.count,
-        human(report.xet_files.bytes)
-    );
-    println!(
-        "  xorbs no retained file uses:   {} {verb} ({})",
-        report.xorbs.count,
-        human(report.xorbs.bytes)
-    );
-    println!(
-        "  xorb files never recorded:     {} {verb} ({})",
-        report.stray_xorbs.count,
-        human(report.stray_xorbs.bytes)
-    );
-    println!(
-        "  LFS blobs no repository links: {} {verb} ({})",
-        report.lfs_blobs.count,
-        human(report.lfs_blobs.bytes)
-    );
+    for (what, count, logical) in [
+        (
+            "Xet files no repository links:",
+            report.xet_files,
+            "logical ",
+        ),
+        ("xorbs no retained file uses:  ", report.xorbs, ""),
+        ("xorb files never recorded:    ", report.stray_xorbs, ""),
+        ("LFS blobs no repository links:", report.lfs_blobs, ""),
+    ] {
+        println!(
+            "  {what} {} {verb} ({logical}{})",
+            count.count,
+            human(count.bytes)
+        );
+    }
     if report.kept_in_race + report.restored + report.purged > 0 {
         println!(
             "  needed again during the sweep: {}; left by an interrupted run: {} put back, {} deleted",

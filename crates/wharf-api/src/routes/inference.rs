@@ -37,7 +37,6 @@ mod run {
     use axum::extract::{Path, State};
     use axum::http::{HeaderMap, HeaderValue, header};
     use axum::response::{IntoResponse, Response};
-    use futures::StreamExt;
     use serde_json::Value;
     use wharf_core::{Error, RepoType};
     use wharf_hub::{
@@ -125,10 +124,7 @@ mod run {
 
     /// Server-sent events, one `data:{json}` per token, sent as the worker produces them.
     fn event_stream(events: InferenceEvents) -> Response {
-        let frames = events.map(|event| {
-            Ok::<_, std::convert::Infallible>(Bytes::from(format!("data:{event}\n\n")))
-        });
-        let mut response = Body::from_stream(frames).into_response();
+        let mut response = Body::from_stream(wharf_hub::sse_frames(events)).into_response();
         let h = response.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

@@ -208,7 +208,6 @@ mod imp {
     use askama::Template;
     use axum::body::Body;
     use axum::http::HeaderValue;
-    use futures::StreamExt;
     use wharf_hub::{InferenceEvents, InferenceReply, InferenceRequest, RepoInfo, Task};
 
     /// Tokens a widget generation asks for unless the form says otherwise, and at most.
@@ -497,10 +496,7 @@ mod imp {
 
     /// Server-sent events, one `data:{json}` per token, as the inference API sends them.
     fn event_stream(events: InferenceEvents) -> Response {
-        let frames = events.map(|event| {
-            Ok::<_, std::convert::Infallible>(Bytes::from(format!("data:{event}\n\n")))
-        });
-        let mut response = Body::from_stream(frames).into_response();
+        let mut response = Body::from_stream(wharf_hub::sse_frames(events)).into_response();
         let h = response.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
