@@ -206,6 +206,65 @@ impl RunningService {
     }
 }
 
+/// Bytes `first..=last` of blob `oid`, streamed from `git cat-file` so that a large blob (or a
+/// small range of one) never sits in memory whole. Bytes before `first` are read and dropped.
+pub fn blob_stream(
+    git_dir: &Path,
+    oid: &str,
+    first: u64,
+    last: u64,
+) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
+    if oid.len() != 40 || !oid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::bad_request(format!("Not a blob id: {oid}")));
+    }
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["cat-file", "blob", oid])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::internal("git cat-file has no stdout"))?;
+    let window = window_of(ReaderStream::with_capacity(stdout, 64 * 1024), first, last);
+    // The child lives as long as the stream; dropping the stream kills it.
+    let keep_alive = futures::stream::once(async move {
+        let _ = child.wait().await;
+    })
+    .filter_map(|()| async { None });
+    Ok(window.chain(keep_alive).boxed())
+}
+
+/// The part of `input` between offsets `first` and `last` (inclusive).
+fn window_of(
+    input: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    first: u64,
+    last: u64,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    let end = last.saturating_add(1);
+    input
+        .scan(0u64, move |offset, item| {
+            let start = *offset;
+            let piece = match item {
+                Ok(b) => b,
+                Err(e) => return futures::future::ready(Some(Err(e))),
+            };
+            *offset = start + piece.len() as u64;
+            if start >= end {
+                return futures::future::ready(None);
+            }
+            let from = first.saturating_sub(start).min(piece.len() as u64) as usize;
+            let to = (end - start).min(piece.len() as u64) as usize;
+            futures::future::ready(Some(Ok(piece.slice(from..to.max(from)))))
+        })
+        .filter(|item| futures::future::ready(item.as_ref().map_or(true, |b| !b.is_empty())))
+        .boxed()
+}
+
 /// Whether `ancestor` is an ancestor of `descendant` (for logging forced pushes).
 pub async fn is_ancestor(git_dir: &Path, ancestor: &str, descendant: &str) -> bool {
     Command::new("git")
@@ -231,6 +290,28 @@ mod tests {
         assert!(!valid_protocol("version=2;rm -rf"));
         assert!(!valid_protocol(""));
         assert!(!valid_protocol("=2"));
+    }
+
+    #[tokio::test]
+    async fn windows_cut_the_stream() {
+        let pieces = || {
+            futures::stream::iter(
+                [&b"abc"[..], b"defg", b"hij"].map(|p| Ok(Bytes::from_static(p))),
+            )
+        };
+        let collect = |first, last| async move {
+            let mut out = Vec::new();
+            let mut s = window_of(pieces(), first, last);
+            while let Some(piece) = s.next().await {
+                out.extend_from_slice(&piece.expect("piece"));
+            }
+            String::from_utf8(out).expect("utf8")
+        };
+        assert_eq!(collect(0, 9).await, "abcdefghij");
+        assert_eq!(collect(2, 4).await, "cde");
+        assert_eq!(collect(3, 6).await, "defg");
+        assert_eq!(collect(9, 20).await, "j");
+        assert_eq!(collect(5, 5).await, "f");
     }
 
     #[test]

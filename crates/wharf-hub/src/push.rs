@@ -11,12 +11,12 @@ use std::process::Stdio;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::process::Command;
-use wharf_core::{Error, Result, lfs_pointer::LfsPointer, time::now_ms};
+use crate::blob_rules;
+use wharf_core::lfs_pointer::MAX_POINTER_SIZE;
+use wharf_core::{Error, Result, time::now_ms};
 use wharf_git::transport::{self, RunningService, Service, ServiceCall};
 use wharf_meta::MetaStore;
 
-/// Blobs over this size must go through git-lfs.
-pub const MAX_GIT_BLOB: u64 = 10 * 1024 * 1024;
 const ZERO_OID: &str = "0000000000000000000000000000000000000000";
 
 /// The hook script; it calls back into this binary with the data folder.
@@ -73,7 +73,7 @@ impl Hub {
 
     fn need_for(service: Service) -> Need {
         match service {
-            Service::UploadPack => Need::Read,
+            Service::UploadPack => Need::Download,
             Service::ReceivePack => Need::Write,
         }
     }
@@ -98,7 +98,7 @@ impl Hub {
         protocol: Option<String>,
         body: impl AsyncRead + Send + Unpin + 'static,
     ) -> Result<RunningService> {
-        let handle = self.repo(caller, addr, Need::Read).await?;
+        let handle = self.repo(caller, addr, Need::Download).await?;
         transport::start(
             &self.service_call(&handle, Service::UploadPack, protocol, caller),
             body,
@@ -310,29 +310,16 @@ async fn check_update(meta: &dyn MetaStore, repo_id: i64, u: &RefUpdate) -> Resu
         return Ok(refusals);
     }
     for blob in new_blobs(&u.new).await? {
-        if blob.size > MAX_GIT_BLOB {
-            refusals.push(format!(
-                "{} is {} bytes: files over 10 MiB must be stored with git-lfs (git lfs install; git lfs track \"{}\"; git add .gitattributes; then commit again)",
-                blob.path,
-                blob.size,
-                lfs_track_pattern(&blob.path)
-            ));
-        } else if blob.size <= wharf_core::lfs_pointer::MAX_POINTER_SIZE
-            && let Some(p) = LfsPointer::parse(&read_small_blob(&blob.oid).await?)
-            && meta.repo_lfs_object(repo_id, &p.oid).await? != Some(p.size as i64)
-        {
-            refusals.push(format!("{}: LFS object {} was not uploaded to this repository (run `git lfs push --all origin`)", blob.path, p.oid));
+        let content = if blob.size <= MAX_POINTER_SIZE {
+            read_small_blob(&blob.oid).await?
+        } else {
+            Vec::new()
+        };
+        if let Some(refusal) = blob_rules::refusal_of(meta, repo_id, blob.size, &content).await? {
+            refusals.push(refusal.message(&blob.path));
         }
     }
     Ok(refusals)
-}
-
-fn lfs_track_pattern(path: &str) -> String {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    match name.rsplit_once('.') {
-        Some((_, ext)) if !ext.is_empty() => format!("*.{ext}"),
-        _ => name.to_string(),
-    }
 }
 
 /// The `pre-receive` hook body: reads git's update lines and refuses the whole push when any
@@ -356,9 +343,4 @@ mod tests {
         assert_eq!(u[1].name, "refs/tags/v1");
     }
 
-    #[test]
-    fn track_patterns() {
-        assert_eq!(lfs_track_pattern("dir/model.bin"), "*.bin");
-        assert_eq!(lfs_track_pattern("Makefile"), "Makefile");
-    }
 }
