@@ -57,6 +57,19 @@ pub struct ServiceCall {
 }
 
 /// `version=2` or `version=2:object-format=sha1` style values only; anything else is dropped.
+/// The client's `Git-Protocol` value without its `version=` key (None when nothing is left or
+/// the value is malformed).
+fn without_version(p: &str) -> Option<String> {
+    if !valid_protocol(p) {
+        return None;
+    }
+    let kept: Vec<&str> = p
+        .split(':')
+        .filter(|kv| !kv.starts_with("version="))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(":"))
+}
+
 fn valid_protocol(p: &str) -> bool {
     !p.is_empty()
         && p.len() < 256
@@ -70,10 +83,23 @@ fn valid_protocol(p: &str) -> bool {
         })
 }
 
+/// Settings forced on every service, whatever an older repository's config says: pushes are
+/// durable (git does not fsync loose objects and refs by default), and a fetch may only ask for
+/// objects reachable from a ref (`allowAnySHA1InWant` would serve force-pushed-away secrets
+/// to anyone who knows their id; partial clones only need reachable ones).
+const SERVICE_CONFIG: [&str; 5] = [
+    "core.fsync=all",
+    "core.fsyncMethod=fsync",
+    "uploadpack.allowAnySHA1InWant=false",
+    "uploadpack.allowReachableSHA1InWant=true",
+    "uploadpack.allowFilter=true",
+];
+
 fn command(call: &ServiceCall, advertise: bool) -> Command {
     let mut cmd = Command::new("git");
-    // Pushes must be durable: git does not fsync loose objects and refs by default.
-    cmd.args(["-c", "core.fsync=all", "-c", "core.fsyncMethod=fsync"]);
+    for setting in SERVICE_CONFIG {
+        cmd.arg("-c").arg(setting);
+    }
     if let Some(hooks) = &call.hooks_dir {
         cmd.arg("-c")
             .arg(format!("core.hooksPath={}", hooks.display()));
@@ -90,7 +116,10 @@ fn command(call: &ServiceCall, advertise: bool) -> Command {
         }
     }
     cmd.env("GIT_CONFIG_NOSYSTEM", "1");
-    if let Some(p) = call.protocol.as_deref().filter(|p| valid_protocol(p)) {
+    // Protocol v2 is not offered: git's v2 `fetch` serves any object named by id, reachable or
+    // not (it ignores the allow*SHA1InWant settings), while v0 checks reachability. Clients
+    // asking for v2 fall back to v0 by themselves; only the protocol's non-version keys pass.
+    if let Some(p) = call.protocol.as_deref().and_then(without_version) {
         cmd.env("GIT_PROTOCOL", p);
     }
     cmd.envs(call.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -284,6 +313,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn protocol_version_is_never_passed_on() {
+        assert_eq!(without_version("version=2"), None);
+        assert_eq!(
+            without_version("version=2:object-format=sha1").as_deref(),
+            Some("object-format=sha1")
+        );
+        assert_eq!(without_version("version=2;rm -rf"), None);
+    }
+
+    #[test]
     fn protocol_header_is_checked() {
         assert!(valid_protocol("version=2"));
         assert!(valid_protocol("version=2:object-format=sha1"));
@@ -295,9 +334,7 @@ mod tests {
     #[tokio::test]
     async fn windows_cut_the_stream() {
         let pieces = || {
-            futures::stream::iter(
-                [&b"abc"[..], b"defg", b"hij"].map(|p| Ok(Bytes::from_static(p))),
-            )
+            futures::stream::iter([&b"abc"[..], b"defg", b"hij"].map(|p| Ok(Bytes::from_static(p))))
         };
         let collect = |first, last| async move {
             let mut out = Vec::new();

@@ -26,7 +26,8 @@ pub async fn rate_limit(State(hub): State<Arc<Hub>>, req: Request, next: Next) -
     match hub.rate_limiter.request(class, &key) {
         Ok(status) => {
             let mut response = next.run(req).await;
-            if let Some(status) = status {
+            // A handler's own limit (failed sign-ins) speaks for itself.
+            if let Some(status) = status.filter(|_| !response.headers().contains_key("ratelimit")) {
                 insert_status(response.headers_mut(), &status);
             }
             response
@@ -58,7 +59,9 @@ fn class_of(path: &str) -> Option<RateClass> {
     if path.starts_with("/api/lfs/") || path.starts_with("/api/xet/") || path == "/v1/telemetry" {
         return Some(RateClass::Resolvers);
     }
-    if path.starts_with("/api/") || path.starts_with("/models/") || path.starts_with("/hf-inference/")
+    if path.starts_with("/api/")
+        || path.starts_with("/models/")
+        || path.starts_with("/hf-inference/")
     {
         return Some(RateClass::Api);
     }
@@ -116,8 +119,14 @@ mod tests {
         assert_eq!(class_of("/api/models"), Some(RateClass::Api));
         assert_eq!(class_of("/models/a/b"), Some(RateClass::Api));
         assert_eq!(class_of("/a/b/resolve/main/x"), Some(RateClass::Resolvers));
-        assert_eq!(class_of("/api/lfs/download/1/x/2"), Some(RateClass::Resolvers));
-        assert_eq!(class_of("/a/b.git/info/lfs/objects/batch"), Some(RateClass::Resolvers));
+        assert_eq!(
+            class_of("/api/lfs/download/1/x/2"),
+            Some(RateClass::Resolvers)
+        );
+        assert_eq!(
+            class_of("/a/b.git/info/lfs/objects/batch"),
+            Some(RateClass::Resolvers)
+        );
         assert_eq!(class_of("/a/b/git-upload-pack"), Some(RateClass::Resolvers));
         assert_eq!(class_of("/a/b"), Some(RateClass::Pages));
         assert_eq!(class_of("/-/static/app.css"), None);
@@ -127,7 +136,10 @@ mod tests {
     fn clients_are_their_credential_else_their_address() {
         let mut h = HeaderMap::new();
         assert_eq!(client_key(&h, "1.2.3.4"), "addr:1.2.3.4");
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer hf_x"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer hf_x"),
+        );
         let k = client_key(&h, "1.2.3.4");
         assert!(k.starts_with("cred:") && !k.contains("hf_x"));
         let mut c = HeaderMap::new();
@@ -152,6 +164,9 @@ mod tests {
             },
         );
         assert_eq!(h["ratelimit"], "\"api\";r=0;t=55");
-        assert_eq!(h["ratelimit-policy"], "\"fixed window\";\"api\";q=500;w=300");
+        assert_eq!(
+            h["ratelimit-policy"],
+            "\"fixed window\";\"api\";q=500;w=300"
+        );
     }
 }

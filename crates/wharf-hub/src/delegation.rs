@@ -4,8 +4,8 @@
 //! stand now. Making a repository private, deleting it, removing a member from an organization
 //! or revoking the token stops such a credential at once, not when it expires.
 
-use crate::access::{Caller, Need};
 use crate::Hub;
+use crate::access::{Caller, Need};
 use wharf_core::{Result, Role};
 use wharf_meta::Repo;
 

@@ -328,3 +328,133 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::web::test_support::{collect, hub, user_caller};
+    use crate::{Caller, CommitHeader, CommitOp, RepoAddress};
+    use wharf_core::RepoType;
+    use wharf_core::lfs_pointer::LfsPointer;
+    use wharf_git::{Signature, TreeChange};
+
+    /// A pointer naming another repository's object, written into git directly (as data from
+    /// before the write rules, or any path that missed them would leave it), reads as the text
+    /// it is: resolve, tree entries and paths-info never follow it.
+    #[tokio::test]
+    async fn pointers_to_objects_of_other_repositories_are_plain_files() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        let bob = user_caller(&hub, "bob").await;
+        hub.create_repo(&alice, RepoType::Model, None, "secret", true)
+            .await
+            .expect("create");
+        let secret = b"private weights".to_vec();
+        let (oid, size) = hub
+            .blobs
+            .put_hashing(crate::web::test_support::stream(secret.clone()), 1 << 20)
+            .await
+            .expect("store");
+        let repo = hub
+            .repo(
+                &alice,
+                &RepoAddress::new(RepoType::Model, "alice", "secret"),
+                crate::Need::Write,
+            )
+            .await
+            .expect("repo");
+        hub.meta
+            .link_lfs_object(repo.repo.id, &oid, size as i64)
+            .await
+            .expect("link");
+
+        hub.create_repo(&bob, RepoType::Model, None, "thief", false)
+            .await
+            .expect("create");
+        let thief = RepoAddress::new(RepoType::Model, "bob", "thief");
+        let handle = hub
+            .repo(&bob, &thief, crate::Need::Write)
+            .await
+            .expect("repo");
+        let pointer = LfsPointer {
+            oid: oid.clone(),
+            size,
+        }
+        .to_text()
+        .into_bytes();
+        let head = handle
+            .git
+            .ref_target("refs/heads/main")
+            .expect("ref")
+            .expect("main");
+        let author = Signature {
+            name: "bob".into(),
+            email: "bob@example.com".into(),
+            time_ms: 0,
+        };
+        handle
+            .git
+            .commit(
+                "refs/heads/main",
+                Some(&head),
+                vec![TreeChange::Upsert {
+                    path: "stolen.bin".into(),
+                    data: pointer.clone(),
+                }],
+                &author,
+                "sneak",
+            )
+            .expect("raw commit");
+
+        let anon = Caller::anonymous();
+        let (_, file) = hub
+            .resolve_file(&anon, &thief, "main", "stolen.bin")
+            .await
+            .expect("resolve");
+        let file = file.expect("exists");
+        assert!(file.lfs.is_none() && file.xet_hash.is_none());
+        assert_eq!(file.size, pointer.len() as u64);
+        let read = collect(hub.read_file(&file, None).await.expect("read")).await;
+        assert_eq!(read, pointer, "the pointer text, never the private bytes");
+        let page = hub
+            .tree(&anon, &thief, "main", "", false, false, 0, 100)
+            .await
+            .expect("tree");
+        let entry = page
+            .entries
+            .iter()
+            .find(|e| e.path == "stolen.bin")
+            .expect("entry");
+        assert!(entry.lfs.is_none() && page.xet_hashes.is_empty());
+        let info = hub
+            .paths_info(&anon, &thief, "main", &["stolen.bin".into()], false)
+            .await
+            .expect("paths-info");
+        assert!(info.entries[0].lfs.is_none());
+
+        // The same pointer in the owner's repository is the LFS file it names.
+        let mine = RepoAddress::new(RepoType::Model, "alice", "secret");
+        hub.commit(
+            &alice,
+            &mine,
+            "main",
+            CommitHeader::default(),
+            vec![CommitOp::LfsFile {
+                path: "w.bin".into(),
+                oid,
+                size: Some(size as i64),
+            }],
+            false,
+        )
+        .await
+        .expect("commit");
+        let (_, file) = hub
+            .resolve_file(&alice, &mine, "main", "w.bin")
+            .await
+            .expect("resolve");
+        let file = file.expect("exists");
+        assert_eq!(
+            collect(hub.read_file(&file, None).await.expect("read")).await,
+            secret
+        );
+    }
+}

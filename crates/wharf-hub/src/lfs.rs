@@ -54,7 +54,11 @@ impl Hub {
             }
         };
         let handle = self
-            .repo(caller, addr, if upload { Need::Write } else { Need::Download })
+            .repo(
+                caller,
+                addr,
+                if upload { Need::Write } else { Need::Download },
+            )
             .await?;
         let repo_id = handle.repo.id;
         let expires = now_secs() + URL_LIFETIME_SECS;
@@ -208,7 +212,10 @@ impl Hub {
         range: Option<ByteRange>,
     ) -> Result<ByteStream> {
         self.check_ticket(TransferKind::Download, ticket).await?;
-        let owned = self.meta.repo_lfs_object(ticket.repo_id, &ticket.oid).await?;
+        let owned = self
+            .meta
+            .repo_lfs_object(ticket.repo_id, &ticket.oid)
+            .await?;
         if owned.and_then(|s| u64::try_from(s).ok()) != Some(ticket.size) {
             return Err(Error::new(ErrorKind::NotFound, "Object does not exist"));
         }

@@ -18,6 +18,7 @@ mod last_commits;
 mod lfs;
 mod passwords;
 pub mod push;
+mod push_trees;
 mod ratelimit;
 mod refs;
 mod repos;
@@ -29,11 +30,11 @@ mod xet_jobs;
 mod xet_read;
 
 pub use access::{Caller, Credentials, Need};
+pub use admin::{NewUser, WhoAmI};
 pub use blob_rules::MAX_GIT_BLOB;
 pub use budget::MemoryReservation;
-pub use delegation::Principal;
-pub use admin::{NewUser, WhoAmI};
 pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
+pub use delegation::Principal;
 pub use files::{FileContent, FileSource, TreePage};
 #[cfg(feature = "inference")]
 pub use inference::{

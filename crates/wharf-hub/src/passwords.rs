@@ -40,6 +40,8 @@ fn verify_password(password: &str, phc: &str) -> bool {
 pub(crate) struct PasswordPool {
     slots: Semaphore,
     waiting: AtomicUsize,
+    /// Checks run so far (real and dummy alike), for tests and metrics.
+    checks: std::sync::atomic::AtomicU64,
 }
 
 impl Default for PasswordPool {
@@ -48,6 +50,7 @@ impl Default for PasswordPool {
         PasswordPool {
             slots: Semaphore::new(cores),
             waiting: AtomicUsize::new(0),
+            checks: Default::default(),
         }
     }
 }
@@ -75,8 +78,13 @@ impl PasswordPool {
 impl Hub {
     /// Whether `password` matches `hash`; with no hash, verifies against a dummy one (same
     /// cost) and answers false.
-    pub(crate) async fn password_matches(&self, hash: Option<String>, password: &str) -> Result<bool> {
+    pub(crate) async fn password_matches(
+        &self,
+        hash: Option<String>,
+        password: &str,
+    ) -> Result<bool> {
         let password = password.to_string();
+        self.passwords.checks.fetch_add(1, Ordering::Relaxed);
         self.passwords
             .run(move || {
                 Ok(match hash {
@@ -111,11 +119,38 @@ mod tests {
         assert!(!verify_password("s3cret-pass", "not-a-phc"));
     }
 
+    /// HTTP Basic with an unknown user name does the same Argon2 work as a wrong password, so
+    /// the answer's timing does not tell which names exist.
+    #[tokio::test]
+    async fn unknown_users_cost_a_password_check_too() {
+        let (_dir, hub) = crate::web::test_support::hub().await;
+        hub.add_user(crate::NewUser {
+            name: "alice".into(),
+            email: "alice@example.com".into(),
+            fullname: None,
+            password: Some("right-password".into()),
+            admin: false,
+        })
+        .await
+        .expect("user");
+        let before = hub.passwords.checks.load(Ordering::Relaxed);
+        for user in ["alice", "nobody-at-all"] {
+            let creds = crate::Credentials::Password {
+                user: user.into(),
+                password: "wrong-password".into(),
+            };
+            let e = hub.authenticate(&creds, "test").await.expect_err("refused");
+            assert_eq!(e.kind, ErrorKind::Unauthorized);
+        }
+        assert_eq!(hub.passwords.checks.load(Ordering::Relaxed) - before, 2);
+    }
+
     #[tokio::test]
     async fn a_full_queue_is_refused_not_grown() {
         let pool = std::sync::Arc::new(PasswordPool {
             slots: Semaphore::new(1),
             waiting: AtomicUsize::new(0),
+            checks: Default::default(),
         });
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let busy = {

@@ -5,13 +5,13 @@
 
 use crate::access::Need;
 use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
+use crate::{blob_rules, push_trees};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::process::Command;
-use crate::blob_rules;
 use wharf_core::lfs_pointer::MAX_POINTER_SIZE;
 use wharf_core::{Error, Result, time::now_ms};
 use wharf_git::transport::{self, RunningService, Service, ServiceCall};
@@ -244,6 +244,15 @@ async fn git_output(args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
+/// Commits reachable from `new` and from no existing ref (the pushed ones).
+async fn new_commits(new: &str) -> Result<Vec<String>> {
+    let listing = git_output(&["rev-list", new, "--not", "--all"], None).await?;
+    Ok(String::from_utf8_lossy(&listing)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
 /// A new blob and the path it was pushed at.
 struct NewBlob {
     oid: String,
@@ -309,6 +318,30 @@ async fn check_update(meta: &dyn MetaStore, repo_id: i64, u: &RefUpdate) -> Resu
     if deleting {
         return Ok(refusals);
     }
+    if git_output(
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{}^{{commit}}", u.new),
+        ],
+        None,
+    )
+    .await
+    .is_err()
+    {
+        refusals.push(format!(
+            "{}: only commits (or tags of commits) can be pushed",
+            u.name
+        ));
+        return Ok(refusals);
+    }
+    let commits = new_commits(&u.new).await?;
+    if let Some(refusal) = crate::blocking(move || push_trees::tree_refusal(&commits)).await? {
+        // Measured before the blobs are listed: listing a tree bomb would expand it.
+        refusals.push(format!("{}: {refusal}", u.name));
+        return Ok(refusals);
+    }
     for blob in new_blobs(&u.new).await? {
         let content = if blob.size <= MAX_POINTER_SIZE {
             read_small_blob(&blob.oid).await?
@@ -342,5 +375,4 @@ mod tests {
         assert_eq!(u.len(), 2);
         assert_eq!(u[1].name, "refs/tags/v1");
     }
-
 }

@@ -203,7 +203,12 @@ impl RateLimiter {
         self.request_at(class, client, Instant::now())
     }
 
-    fn request_at(&self, class: RateClass, client: &str, now: Instant) -> Result<Option<RateStatus>> {
+    fn request_at(
+        &self,
+        class: RateClass,
+        client: &str,
+        now: Instant,
+    ) -> Result<Option<RateStatus>> {
         let limits = self.limits();
         let limit = limits.of(class);
         if limit == 0 {
@@ -251,9 +256,7 @@ impl RateLimiter {
             if failures >= allowed {
                 return Err(Error::too_many_requests(
                     reset,
-                    format!(
-                        "Too many failed sign-in attempts; try again in {reset} seconds"
-                    ),
+                    format!("Too many failed sign-in attempts; try again in {reset} seconds"),
                 ));
             }
         }
@@ -287,7 +290,10 @@ const ADDRESS_FACTOR: u32 = 5;
 /// (case-insensitively).
 fn sign_in_keys(origin: &str, account: Option<&str>, limit: u32) -> [Option<(String, u32)>; 2] {
     [
-        Some((format!("addr\n{origin}"), limit.saturating_mul(ADDRESS_FACTOR))),
+        Some((
+            format!("addr\n{origin}"),
+            limit.saturating_mul(ADDRESS_FACTOR),
+        )),
         account.map(|a| (format!("account\n{}", a.to_ascii_lowercase()), limit)),
     ]
 }
@@ -307,18 +313,30 @@ mod tests {
         let l = limiter("api=3,window=60");
         let t0 = Instant::now();
         for left in [2, 1, 0] {
-            let s = l.request_at(RateClass::Api, "a", t0).expect("ok").expect("limited");
+            let s = l
+                .request_at(RateClass::Api, "a", t0)
+                .expect("ok")
+                .expect("limited");
             assert_eq!((s.limit, s.remaining, s.window), (3, left, 60));
         }
         let e = l.request_at(RateClass::Api, "a", t0).expect_err("over");
-        assert_eq!(e.kind, wharf_core::ErrorKind::TooManyRequests { retry_after: 60 });
-        assert!(l.request_at(RateClass::Api, "b", t0).is_ok(), "another client");
+        assert_eq!(
+            e.kind,
+            wharf_core::ErrorKind::TooManyRequests { retry_after: 60 }
+        );
+        assert!(
+            l.request_at(RateClass::Api, "b", t0).is_ok(),
+            "another client"
+        );
         assert!(
             l.request_at(RateClass::Resolvers, "a", t0).is_ok(),
             "another class"
         );
         let later = t0 + Duration::from_secs(60);
-        assert!(l.request_at(RateClass::Api, "a", later).is_ok(), "next window");
+        assert!(
+            l.request_at(RateClass::Api, "a", later).is_ok(),
+            "next window"
+        );
     }
 
     #[test]
@@ -329,13 +347,25 @@ mod tests {
             assert!(l.check_sign_in_at("1.2.3.4", Some("alice"), t0).is_ok());
             l.sign_in_failed_at("1.2.3.4", Some("alice"), t0);
         }
-        assert!(l.check_sign_in_at("5.6.7.8", Some("ALICE"), t0).is_err(), "same account");
-        assert!(l.check_sign_in_at("1.2.3.4", Some("bob"), t0).is_ok(), "address not yet");
+        assert!(
+            l.check_sign_in_at("5.6.7.8", Some("ALICE"), t0).is_err(),
+            "same account"
+        );
+        assert!(
+            l.check_sign_in_at("1.2.3.4", Some("bob"), t0).is_ok(),
+            "address not yet"
+        );
         for i in 0..12 {
             l.sign_in_failed_at("1.2.3.4", Some(&format!("u{i}")), t0);
         }
-        assert!(l.check_sign_in_at("1.2.3.4", Some("bob"), t0).is_err(), "address at 5x");
-        assert!(l.check_sign_in_at("1.2.3.4", None, t0).is_err(), "tokens too");
+        assert!(
+            l.check_sign_in_at("1.2.3.4", Some("bob"), t0).is_err(),
+            "address at 5x"
+        );
+        assert!(
+            l.check_sign_in_at("1.2.3.4", None, t0).is_err(),
+            "tokens too"
+        );
         assert!(l.check_sign_in_at("5.6.7.8", Some("bob"), t0).is_ok());
         let later = t0 + Duration::from_secs(61);
         assert!(l.check_sign_in_at("1.2.3.4", Some("alice"), later).is_ok());

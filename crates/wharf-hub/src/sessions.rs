@@ -4,7 +4,6 @@
 //! A session value is 64 random hex digits; like API tokens only its SHA-256 is stored, and it
 //! lasts [`SESSION_LIFETIME_MS`]. A session authenticates as the password does: scope `Write`.
 
-
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -152,7 +151,12 @@ impl Hub {
     /// returns a new session value. Every failure is the same `Unauthorized` "Invalid username
     /// or password", and takes about the same time; too many failures for the address or the
     /// account are refused (`TooManyRequests`) before the password is looked at.
-    pub async fn log_in(&self, name_or_email: &str, password: &str, origin: &str) -> Result<String> {
+    pub async fn log_in(
+        &self,
+        name_or_email: &str,
+        password: &str,
+        origin: &str,
+    ) -> Result<String> {
         let key = name_or_email.trim();
         self.rate_limiter.check_sign_in(origin, Some(key))?;
         let account = if key.contains('@') {
@@ -331,7 +335,10 @@ mod tests {
         assert_eq!(account.email.as_deref(), Some("alice@example.com"));
 
         // Name or e-mail, any case for both.
-        let by_name = hub.log_in("ALICE", "long-password", "test").await.expect("by name");
+        let by_name = hub
+            .log_in("ALICE", "long-password", "test")
+            .await
+            .expect("by name");
         let by_email = hub
             .log_in("Alice@Example.com", "long-password", "test")
             .await

@@ -480,6 +480,12 @@ pub(crate) mod test_support {
         }
     }
 
+    /// A byte stream of `data`, as a request body would arrive.
+    pub(crate) fn stream(data: Vec<u8>) -> wharf_blob::ByteStream {
+        use futures::StreamExt;
+        futures::stream::once(async move { Ok(bytes::Bytes::from(data)) }).boxed()
+    }
+
     /// Everything a byte stream yields.
     pub(crate) async fn collect(mut s: wharf_blob::ByteStream) -> Vec<u8> {
         use futures::StreamExt;

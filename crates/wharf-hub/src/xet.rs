@@ -583,15 +583,10 @@ impl Hub {
         let refused = || Error::forbidden("Invalid or expired fetch URL");
         let hash = XetHash::parse(&url.xorb).map_err(|_| refused())?;
         let (a, b) = url.range;
-        if !self.xet_signer.verify_fetch(
-            &hash,
-            a,
-            b,
-            url.exp,
-            &url.binding,
-            &url.sig,
-            now_secs(),
-        ) {
+        if !self
+            .xet_signer
+            .verify_fetch(&hash, a, b, url.exp, &url.binding, &url.sig, now_secs())
+        {
             return Err(refused());
         }
         let (repo_id, principal) = parse_fetch_binding(&url.binding).ok_or_else(refused)?;
@@ -1243,9 +1238,9 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Forbidden);
         // A validly signed range reaching into the footer is refused too.
         let stored = packed.xorbs[0].stored.len() as u64;
-        let into_footer = hub
-            .xet_signer
-            .fetch_sig(&packed.xorbs[0].hash, 0, stored - 1, exp, &binding);
+        let into_footer =
+            hub.xet_signer
+                .fetch_sig(&packed.xorbs[0].hash, 0, stored - 1, exp, &binding);
         let e = hub
             .xet_fetch(&url_of((0, stored - 1), exp, &into_footer), None)
             .await
