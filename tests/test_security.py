@@ -326,3 +326,39 @@ def test_unreachable_commits_cannot_be_fetched(hub, git, version):
     done = git.run("-c", f"protocol.version={version}", "fetch", git.url(repo), secret, cwd=other, check=False)
     assert done.returncode != 0
     assert git.run("cat-file", "-e", secret, cwd=other, check=False).returncode != 0
+
+
+# --- connections: bounded headers, slow clients -------------------------------------------
+
+def test_oversized_headers_are_refused(hub):
+    port = int(hub.endpoint.rsplit(":", 1)[1])
+    head = b"GET /api/models HTTP/1.1\r\nHost: x\r\nX-Junk: " + b"a" * (100 * 1024) + b"\r\n\r\n"
+    status = raw_request(port, head)
+    assert status is not None and " 431 " in status, status
+
+
+def test_a_client_that_never_finishes_its_headers_is_dropped(hub):
+    port = int(hub.endpoint.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /api/models HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+        s.settimeout(45)
+        started = time.monotonic()
+        try:
+            data = s.recv(4096)
+        except (socket.timeout, ConnectionResetError):
+            data = None
+        assert data is not None, "the server kept a half-sent request open for 45 s"
+        print(f"dropped after {time.monotonic() - started:.1f} s")
+
+
+def test_many_idle_connections_do_not_stop_service(hub):
+    port = int(hub.endpoint.rsplit(":", 1)[1])
+    idle = []
+    try:
+        for _ in range(300):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        r = requests.get(f"{hub.endpoint}/api/models", timeout=10)
+        assert r.status_code == 200
+    finally:
+        for s in idle:
+            s.close()

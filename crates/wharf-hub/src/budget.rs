@@ -16,6 +16,7 @@ const BUDGET_MIB: u32 = 1024;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// What a request holds while it runs; dropping it gives the memory back.
+#[derive(Debug)]
 pub struct MemoryReservation {
     _permit: OwnedSemaphorePermit,
 }

@@ -98,8 +98,6 @@ pub struct Hub {
     xet_signer: wharf_xet::token::XetTokenSigner,
     /// Shard verifications running at once (each may reconstruct files to hash them).
     xet_slots: tokio::sync::Semaphore,
-    /// Xorb upload bodies held and verified at once.
-    xet_xorb_slots: tokio::sync::Semaphore,
     /// Wakes the LFS → Xet conversion worker when a job is queued.
     xet_wake: tokio::sync::Notify,
     /// How long an LFS object must stay untouched before its conversion runs.
@@ -168,7 +166,6 @@ impl Hub {
             xet_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
-            xet_xorb_slots: tokio::sync::Semaphore::new(xet::XORB_SLOTS),
             xet_wake: tokio::sync::Notify::new(),
             xet_convert_delay_ms: std::sync::atomic::AtomicI64::new(60_000),
             #[cfg(feature = "inference")]

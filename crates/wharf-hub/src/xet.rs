@@ -63,9 +63,13 @@ pub enum ShardProgress {
     Committing(&'static str),
 }
 
-/// A parsed (not yet verified) shard upload.
-#[derive(Debug, Clone)]
-pub struct ShardUpload(UploadedShard);
+/// A parsed (not yet verified) shard upload, with the memory reserved for it.
+#[derive(Debug)]
+pub struct ShardUpload {
+    shard: UploadedShard,
+    /// Held until the shard is registered or refused.
+    memory: crate::MemoryReservation,
+}
 
 /// The answer of `GET /v1|v2/reconstructions/{file}`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -108,8 +112,10 @@ const FOOTER_CACHE: usize = 32;
 /// Answer when a file is unknown or not readable by the token's repository: the same in both
 /// cases.
 const FILE_NOT_FOUND: &str = "Xet file not found";
-/// Xorb uploads whose bodies are read and verified at once (each holds up to 64 MiB).
-pub(crate) const XORB_SLOTS: usize = 2;
+/// Slowest average pace a CAS upload body may arrive at, after a first grace period: a slow
+/// uploader cannot hold the memory reserved for its body for ever.
+const MIN_UPLOAD_BYTES_PER_SEC: u64 = 64 * 1024;
+const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Most xorbs described in one dedup answer.
 const DEDUP_XORBS: i64 = 4;
 /// Further xorbs of the files those belong to, per dedup answer (64 xorbs ≈ 4 GiB of a file,
@@ -221,8 +227,8 @@ impl Hub {
     /// `POST /v1/xorbs/default/{hash}`: verifies the chunk stream against `hash` (every chunk
     /// decompressed, bounded, and hashed), stores it durably with Wharf's footer, then records
     /// it. Re-uploading a known xorb is verified the same way and stores nothing new. `declared`
-    /// is the request's `Content-Length`. At most [`XORB_SLOTS`] bodies are held at once (each
-    /// up to 64 MiB): further uploads wait before reading theirs.
+    /// is the request's `Content-Length`. The body's size (at most 64 MiB) is reserved from the
+    /// server's memory budget before it is read, and it must arrive at a minimal pace.
     pub async fn xet_put_xorb(
         &self,
         xc: &XetCaller,
@@ -232,11 +238,10 @@ impl Hub {
     ) -> Result<()> {
         xc.claims.require(Scope::Write)?;
         let expected = XetHash::parse(hash)?;
-        let _slot = self
-            .xet_xorb_slots
-            .acquire()
-            .await
-            .map_err(|_| Error::internal("Xet upload slots closed"))?;
+        let reserve = declared.map_or(MAX_XORB_UPLOAD_BYTES as u64, |n| {
+            n.min(MAX_XORB_UPLOAD_BYTES as u64)
+        });
+        let _memory = self.reserve_memory(reserve).await?;
         let body = collect_body(body, declared, MAX_XORB_UPLOAD_BYTES).await?;
         let checked = body.clone();
         let verified = blocking(move || Ok(xorb::verify_upload(&checked, &expected)?)).await?;
@@ -303,8 +308,14 @@ impl Hub {
         body: ByteStream,
         declared: Option<u64>,
     ) -> Result<ShardUpload> {
+        let reserve = declared.map_or(MAX_SHARD_BYTES as u64, |n| n.min(MAX_SHARD_BYTES as u64));
+        let memory = self.reserve_memory(reserve).await?;
         let body = collect_body(body, declared, MAX_SHARD_BYTES).await?;
-        blocking(move || Ok(ShardUpload(wharf_xet::shard::parse_upload(&body)?))).await
+        let parsed = blocking(move || Ok(wharf_xet::shard::parse_upload(&body)?)).await?;
+        Ok(ShardUpload {
+            shard: parsed,
+            memory,
+        })
     }
 
     /// Verifies every file of the shard and registers them for the token's repository: each
@@ -320,7 +331,10 @@ impl Hub {
         progress: &(dyn Fn(ShardProgress) + Send + Sync),
     ) -> Result<bool> {
         xc.claims.require(Scope::Write)?;
-        let shard = upload.0;
+        let ShardUpload {
+            shard,
+            memory: _memory,
+        } = upload;
         let _slot = self
             .xet_slots
             .acquire()
@@ -672,9 +686,25 @@ fn parse_fetch_binding(binding: &str) -> Option<(i64, Principal)> {
     Some((repo.parse().ok()?, Principal::decode(principal)?))
 }
 
+/// How long a body of `bytes` may take to arrive.
+fn upload_deadline(bytes: u64) -> std::time::Duration {
+    UPLOAD_GRACE + std::time::Duration::from_secs(bytes / MIN_UPLOAD_BYTES_PER_SEC)
+}
+
 /// Reads a whole request body of at most `limit` bytes into one buffer, sized from the declared
-/// length up front. More is `PayloadTooLarge`; an interrupted body is a `BadRequest`.
-async fn collect_body(mut body: ByteStream, declared: Option<u64>, limit: usize) -> Result<Bytes> {
+/// length up front, within [`upload_deadline`]. More is `PayloadTooLarge`; an interrupted or
+/// too slow body is a `BadRequest`.
+async fn collect_body(body: ByteStream, declared: Option<u64>, limit: usize) -> Result<Bytes> {
+    let expected = declared.unwrap_or(limit as u64).min(limit as u64);
+    match tokio::time::timeout(upload_deadline(expected), read_body(body, declared, limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(Error::bad_request(
+            "Upload too slow: the body did not arrive in time",
+        )),
+    }
+}
+
+async fn read_body(mut body: ByteStream, declared: Option<u64>, limit: usize) -> Result<Bytes> {
     let too_large = || {
         Error::new(
             ErrorKind::PayloadTooLarge,
@@ -1382,6 +1412,23 @@ mod tests {
                 .await
                 .expect("link"),
             Some(whole.len() as i64)
+        );
+    }
+
+    /// A body that stops arriving is cut off once its deadline passes, instead of holding its
+    /// memory reservation for ever.
+    #[tokio::test(start_paused = true)]
+    async fn slow_upload_bodies_are_cut_off() {
+        let first = futures::stream::once(async { Ok(Bytes::from_static(b"abc")) });
+        let body: ByteStream = first.chain(futures::stream::pending()).boxed();
+        let e = collect_body(body, Some(1 << 20), 64 << 20)
+            .await
+            .expect_err("too slow");
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert!(e.message.contains("too slow"));
+        assert_eq!(
+            upload_deadline(64 << 20),
+            UPLOAD_GRACE + std::time::Duration::from_secs(1024)
         );
     }
 

@@ -163,31 +163,24 @@ pub async fn serve(
 ) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "wharf listening");
-    // Streamed responses (git packs, LFS objects) end with a small chunk; without NODELAY
-    // Nagle's algorithm holds it until the client's delayed ACK, about 40 ms per request.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     // The web pages register no route the API owns; the API router keeps the only fallback.
     let web = wharf_web::router(state.hub.clone(), state.public_url.clone());
     let hub = state.hub.clone();
     // Outermost last: the client's address is known before limits are counted.
     let app = router(state)
         .merge(web)
-        .layer(axum::middleware::from_fn_with_state(hub, wharf_http::limits::rate_limit))
-        .layer(axum::middleware::from_fn(wharf_http::security::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            hub,
+            wharf_http::limits::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn(
+            wharf_http::security::security_headers,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             client,
             wharf_http::client::client_addr,
         ));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    crate::listener::serve_connections(listener, app, shutdown).await?;
     Ok(())
 }
 
