@@ -362,3 +362,12 @@ def test_many_idle_connections_do_not_stop_service(hub):
     finally:
         for s in idle:
             s.close()
+
+
+def test_api_commits_do_not_publish_the_authors_email(hub, git):
+    repo = hub.create_repo(hub.alice, prefix="email")
+    hub.commit_ok(repo, [hub.op_file("a.txt", b"a\n")], hub.alice)
+    clone = git.clone(repo, "email", hub.alice)
+    emails = set(git.out("log", "--format=%ae%n%ce", cwd=clone).split())
+    assert "alice@example.com" not in emails
+    assert "alice@users.noreply.wharf" in emails

@@ -69,14 +69,12 @@ fn initial_gitattributes(repo_type: RepoType) -> String {
     }
 }
 
+/// The author of commits made through the API and the web: the account's name with a no-reply
+/// address, as the Hub writes them. The account's real e-mail would otherwise be published in
+/// the history of every public repository it commits to.
 pub(crate) fn signature_of(caller: &Caller) -> Signature {
     let (name, email) = match &caller.user {
-        Some(u) => (
-            u.name.clone(),
-            u.email
-                .clone()
-                .unwrap_or_else(|| format!("{}@users.noreply.wharf", u.name)),
-        ),
+        Some(u) => (u.name.clone(), format!("{}@users.noreply.wharf", u.name)),
         None => ("wharf".to_string(), "wharf@localhost".to_string()),
     };
     Signature {
