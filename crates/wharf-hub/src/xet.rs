@@ -116,6 +116,8 @@ const FILE_NOT_FOUND: &str = "Xet file not found";
 /// uploader cannot hold the memory reserved for its body for ever.
 const MIN_UPLOAD_BYTES_PER_SEC: u64 = 64 * 1024;
 const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// The earliest a dedup miss is answered.
+const DEDUP_MISS_FLOOR: std::time::Duration = std::time::Duration::from_millis(25);
 /// Most xorbs described in one dedup answer.
 const DEDUP_XORBS: i64 = 4;
 /// Further xorbs of the files those belong to, per dedup answer (64 xorbs ≈ 4 GiB of a file,
@@ -516,11 +518,16 @@ impl Hub {
             return Err(Error::bad_request(format!("Unknown prefix '{prefix}'")));
         }
         let chunk = XetHash::parse(chunk)?;
+        let started = tokio::time::Instant::now();
         let hashes = self
             .meta
             .xet_dedup_lookup(&chunk.to_string(), &xc.visibility, DEDUP_XORBS)
             .await?;
         if hashes.is_empty() {
+            // A chunk stored only where the caller may not look costs the lookup more than an
+            // unknown one; answering both no sooner than a fixed floor keeps the difference
+            // (whether anyone stored this data) out of the timing.
+            tokio::time::sleep_until(started + DEDUP_MISS_FLOOR).await;
             return Err(Error::new(ErrorKind::NotFound, "Not found"));
         }
         // Like the Hub, which answers with the whole shard of the upload that holds the chunk:
