@@ -184,7 +184,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The hub's error for a failure of the inference crate.
 fn hub_error(e: InferenceError) -> Error {
     match e {
-        InferenceError::Unsupported(m) | InferenceError::BadInput(m) => Error::bad_request(m),
+        InferenceError::Unsupported(m)
+        | InferenceError::BadInput(m)
+        | InferenceError::TooLarge(m) => Error::bad_request(m),
         InferenceError::Load(m) => {
             Error::bad_request(format!("The model could not be loaded: {m}"))
         }
@@ -556,20 +558,20 @@ impl Hub {
         let t0 = Instant::now();
         let dir = self.materialize(caller, addr, commit, &plan.files).await?;
         let tag = plan.pipeline_tag;
-        let model = tokio::task::spawn_blocking(move || Model::load(&dir, tag.as_deref()))
-            .await
-            .map_err(Error::internal)?
-            .map_err(hub_error)?;
-        let bytes = model.approx_bytes();
+        // The crate checks the checkpoint against its limits and its estimated memory (weights,
+        // derived tables, tokenizer) against the budget before it reads any weights.
         let budget = self.inference.config().memory_budget;
-        if bytes > budget {
-            return Err(Error::bad_request(format!(
-                "{} needs about {} MB of memory; this server's inference budget is {} MB",
-                addr.id(),
-                bytes >> 20,
-                budget >> 20
-            )));
-        }
+        let model =
+            tokio::task::spawn_blocking(move || Model::load_within(&dir, tag.as_deref(), budget))
+                .await
+                .map_err(Error::internal)?
+                .map_err(|e| match e {
+                    InferenceError::TooLarge(m) => {
+                        Error::bad_request(format!("{}: {m}", addr.id()))
+                    }
+                    e => hub_error(e),
+                })?;
+        let bytes = model.approx_bytes();
         tracing::info!(
             model = %addr.id(), %commit, task = model.task().as_str(),
             architecture = model.architecture(), mb = bytes >> 20,
