@@ -261,6 +261,84 @@ def test_hf_inference_prefix_answers_too(hub, tiny_repos):
     assert isinstance(r.json(), list) and r.json()
 
 
+# --- hostile repositories and requests ---------------------------------------------------------
+
+def server_still_answers(hub, tiny_repos):
+    r = post(hub, tiny_repos["tiny-bert-text-classification"], {"inputs": "Hello world"}, token=hub.alice)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("name,changes,says", [
+    # A 100 KB checkpoint declaring a billion layers: candle's Qwen2 reserved 616 GB for them
+    # and the failed allocation aborted the server, again at every restart.
+    ("tiny-qwen2-text-generation", {"num_hidden_layers": 10**9}, "num_hidden_layers"),
+    ("tiny-bert-text-classification", {"hidden_size": 10**12}, "hidden_size"),
+    # A division by zero inside candle.
+    ("tiny-qwen2-text-generation", {"num_key_value_heads": 0}, "num_key_value_heads"),
+])
+def test_hostile_checkpoint_is_refused_and_the_server_survives(hub, tiny_models, tiny_repos, tmp_path,
+                                                               name, changes, says):
+    repo_id = upload(hub, copy_with_config(tiny_models, name, tmp_path, changes))
+    body = {"inputs": "Hello world"}
+    hub.assert_error(post(hub, repo_id, body, token=hub.alice), 400, message_contains=says)
+    # The refusal is remembered: answered at once, without loading again.
+    hub.assert_error(post(hub, repo_id, body, token=hub.alice, wait=False), 400, message_contains=says)
+    server_still_answers(hub, tiny_repos)
+
+
+def copy_with_config(tiny_models, name, tmp_path, changes, drop=()):
+    folder = copy_model(tiny_models, name, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    for key in drop:
+        config.pop(key, None)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_hostile_sizes_that_are_capped_still_answer(hub, tiny_models, tiny_repos, tmp_path):
+    """Sizes the server caps instead of refusing: rotary tables of 2^31 positions (gigabytes,
+    built at load) and a billion label names (built from num_labels)."""
+    folder = copy_with_config(tiny_models, "tiny-mistral-text-generation", tmp_path / "a",
+                              {"max_position_embeddings": 2**31})
+    r = post(hub, upload(hub, folder), {"inputs": "Hello", "parameters": {"max_new_tokens": 3}}, token=hub.alice)
+    assert r.status_code == 200, r.text
+    folder = copy_with_config(tiny_models, "tiny-bert-text-classification", tmp_path / "b",
+                              {"num_labels": 10**9}, drop=("id2label", "label2id"))
+    r = post(hub, upload(hub, folder), {"inputs": "Hello world"}, token=hub.alice)
+    assert r.status_code == 200, r.text
+    assert {o["label"] for o in r.json()[0]} == {"LABEL_0", "LABEL_1"}
+    server_still_answers(hub, tiny_repos)
+
+
+def test_hostile_requests_are_refused_and_the_server_survives(hub, tiny_repos):
+    qa = tiny_repos["tiny-bert-question-answering"]
+    huge = "w1 " * ((15 << 20) // 3)  # under the API's 16 MiB body limit
+    r = post(hub, qa, {"inputs": {"question": "Which?", "context": huge}}, token=hub.alice)
+    hub.assert_error(r, 400, message_contains="context")
+    zero_shot = tiny_repos["tiny-bert-zero-shot"]
+    labels = ",".join(str(i) for i in range(100_000))
+    r = post(hub, zero_shot, {"inputs": "A man is eating food.", "parameters": {"candidate_labels": labels}},
+             token=hub.alice)
+    hub.assert_error(r, 400, message_contains="candidate_labels")
+    r = post(hub, zero_shot, {"inputs": "A man.", "parameters": {"candidate_labels": ["a", "b"],
+             "hypothesis_template": "{}" + "x" * (8 << 20)}}, token=hub.alice)
+    hub.assert_error(r, 400, message_contains="hypothesis_template")
+    gen = tiny_repos["tiny-gpt2-text-generation"]
+    r = post(hub, gen, {"inputs": "Hello", "parameters": {"stop": ["x" * 4096]}}, token=hub.alice)
+    hub.assert_error(r, 400, message_contains="stop sequence")
+    # A 16 MiB text is cut before it is tokenized: answered, and quickly.
+    t0 = time.monotonic()
+    r = post(hub, tiny_repos["tiny-bert-text-classification"], {"inputs": "Paris is nice. " * ((16 << 20) // 16)},
+             token=hub.alice)
+    assert r.status_code == 200, r.text[:300]
+    assert time.monotonic() - t0 < 30
+    r = post(hub, gen, {"inputs": "Hello", "parameters": {"max_new_tokens": 10**9, "top_k": 10**9,
+                                                           "do_sample": True, "seed": 3}}, token=hub.alice)
+    assert r.status_code == 200, r.text[:300]
+    server_still_answers(hub, tiny_repos)
+
+
 # --- every task on tiny models, through InferenceClient ------------------------------------------
 
 @pytest.mark.parametrize("name,mask", [

@@ -27,8 +27,11 @@ pub use wharf_inference::{
 
 /// Encoder requests folded into one `infer_batch` call at most.
 const MAX_BATCH: usize = 32;
-/// How long a failed load is remembered, so a broken repository is not reloaded on every request.
+/// How long a failed load that may pass (storage, I/O) is remembered, so a broken repository
+/// is not reloaded on every request. Refusals (400s) are remembered until the revision moves.
 const FAILURE_TTL: Duration = Duration::from_secs(30);
+/// Failed loads remembered at most; the oldest are forgotten beyond it.
+const MAX_FAILURES: usize = 4096;
 /// (repository, revision) pairs tracked before those of uncached models are forgotten.
 const MAX_HEADS: usize = 10_000;
 /// Tokens buffered between a generating worker and the response body.
@@ -141,7 +144,9 @@ enum Slot {
     },
     Failed {
         error: Error,
-        until: Instant,
+        /// When it is tried again; None for a refusal, which the same commit cannot change.
+        until: Option<Instant>,
+        at: Instant,
     },
 }
 
@@ -184,7 +189,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The hub's error for a failure of the inference crate.
 fn hub_error(e: InferenceError) -> Error {
     match e {
-        InferenceError::Unsupported(m) | InferenceError::BadInput(m) => Error::bad_request(m),
+        InferenceError::Unsupported(m)
+        | InferenceError::BadInput(m)
+        | InferenceError::TooLarge(m) => Error::bad_request(m),
         InferenceError::Load(m) => {
             Error::bad_request(format!("The model could not be loaded: {m}"))
         }
@@ -267,6 +274,36 @@ impl Engine {
         retired
     }
 
+    /// The state of `key`'s model; an expired failure is forgotten (Missing: load again).
+    fn lookup(&self, key: &Key) -> Lookup {
+        let mut cache = lock(&self.cache);
+        match cache.entries.get_mut(key) {
+            None => Lookup::Missing,
+            Some(Slot::Ready { loaded, last_used }) => {
+                *last_used = Instant::now();
+                Lookup::Ready(loaded.clone())
+            }
+            Some(Slot::Loading {
+                started,
+                estimate,
+                done,
+                ..
+            }) => {
+                let left = (*estimate - started.elapsed().as_secs_f64()).max(0.1);
+                Lookup::Loading(done.clone(), (left * 100.0).round() / 100.0)
+            }
+            Some(Slot::Failed { error, until, .. })
+                if until.is_none_or(|until| until > Instant::now()) =>
+            {
+                Lookup::Failed(error.clone())
+            }
+            Some(Slot::Failed { .. }) => {
+                cache.entries.remove(key);
+                Lookup::Missing
+            }
+        }
+    }
+
     /// Drops least recently used models until the loaded weights fit the budget again.
     fn evict_over_budget(&self, cache: &mut Cache, keep: &Key) -> Vec<PathBuf> {
         let budget = self.config().memory_budget;
@@ -293,6 +330,42 @@ impl Engine {
     }
 }
 
+/// Records a failed load of `key`. A refusal (a 400: the card, the checkpoint or its size is at
+/// fault) is final for the commit and the server's settings, so it is kept until the revision
+/// moves: a hostile repository is read once, not once per request or per 30 s. Other failures
+/// are retried after [`FAILURE_TTL`].
+fn remember_failure(cache: &mut Cache, key: &Key, error: Error) {
+    let failures = cache
+        .entries
+        .values()
+        .filter(|s| matches!(s, Slot::Failed { .. }))
+        .count();
+    if failures >= MAX_FAILURES {
+        let oldest = cache
+            .entries
+            .iter()
+            .filter_map(|(k, s)| match s {
+                Slot::Failed { at, .. } => Some((k.clone(), *at)),
+                _ => None,
+            })
+            .min_by_key(|(_, at)| *at)
+            .map(|(k, _)| k);
+        if let Some(k) = oldest {
+            cache.entries.remove(&k);
+        }
+    }
+    let now = Instant::now();
+    let until = (error.kind != wharf_core::ErrorKind::BadRequest).then(|| now + FAILURE_TTL);
+    cache.entries.insert(
+        key.clone(),
+        Slot::Failed {
+            error,
+            until,
+            at: now,
+        },
+    );
+}
+
 /// Deletes retired snapshot folders in the background (a leftover is cleared at start).
 fn remove_snapshots(dirs: Vec<PathBuf>) {
     if dirs.is_empty() {
@@ -313,6 +386,15 @@ impl Hub {
     /// Whether this server answers inference requests (`serve --no-inference` switches it off).
     pub fn inference_enabled(&self) -> bool {
         self.inference.config().enabled
+    }
+
+    /// Whether a model card turns hosted inference off (`inference: false` in its metadata,
+    /// as on the Hub). The inference API and the model page's widget both ask this, so they
+    /// always decide alike.
+    pub fn card_disables_inference(card_data: Option<&Value>) -> bool {
+        card_data
+            .and_then(|d| d.get("inference"))
+            .is_some_and(|v| *v == Value::Bool(false))
     }
 
     /// Applies the server's inference settings and clears snapshots left by a previous run
@@ -425,30 +507,7 @@ impl Hub {
     }
 
     fn lookup(&self, key: &Key) -> Lookup {
-        let mut cache = lock(&self.inference.cache);
-        match cache.entries.get_mut(key) {
-            None => Lookup::Missing,
-            Some(Slot::Ready { loaded, last_used }) => {
-                *last_used = Instant::now();
-                Lookup::Ready(loaded.clone())
-            }
-            Some(Slot::Loading {
-                started,
-                estimate,
-                done,
-                ..
-            }) => {
-                let left = (*estimate - started.elapsed().as_secs_f64()).max(0.1);
-                Lookup::Loading(done.clone(), (left * 100.0).round() / 100.0)
-            }
-            Some(Slot::Failed { error, until }) if *until > Instant::now() => {
-                Lookup::Failed(error.clone())
-            }
-            Some(Slot::Failed { .. }) => {
-                cache.entries.remove(key);
-                Lookup::Missing
-            }
-        }
+        self.inference.lookup(key)
     }
 
     /// Plans the load and starts it in the background (unless another request just did);
@@ -463,14 +522,7 @@ impl Hub {
         let plan = match self.plan_load(handle, &key.1).await {
             Ok(plan) => plan,
             Err(error) => {
-                let until = Instant::now() + FAILURE_TTL;
-                let slot = Slot::Failed {
-                    error: error.clone(),
-                    until,
-                };
-                lock(&self.inference.cache)
-                    .entries
-                    .insert(key.clone(), slot);
+                remember_failure(&mut lock(&self.inference.cache), key, error.clone());
                 return Err(error);
             }
         };
@@ -507,12 +559,7 @@ impl Hub {
     async fn plan_load(&self, handle: &RepoHandle, commit: &str) -> Result<Plan> {
         let card = card_state(handle.git.clone(), commit.to_string()).await?;
         let id = format!("{}/{}", handle.repo.namespace, handle.repo.name);
-        let switched_off = card
-            .card_data
-            .as_ref()
-            .and_then(|d| d.get("inference"))
-            .is_some_and(|v| *v == Value::Bool(false));
-        if switched_off {
+        if Hub::card_disables_inference(card.card_data.as_ref()) {
             return Err(Error::bad_request(format!(
                 "Inference is turned off for {id}: its model card sets `inference: false`"
             )));
@@ -555,20 +602,20 @@ impl Hub {
         let t0 = Instant::now();
         let dir = self.materialize(caller, addr, commit, &plan.files).await?;
         let tag = plan.pipeline_tag;
-        let model = tokio::task::spawn_blocking(move || Model::load(&dir, tag.as_deref()))
-            .await
-            .map_err(Error::internal)?
-            .map_err(hub_error)?;
-        let bytes = model.approx_bytes();
+        // The crate checks the checkpoint against its limits and its estimated memory (weights,
+        // derived tables, tokenizer) against the budget before it reads any weights.
         let budget = self.inference.config().memory_budget;
-        if bytes > budget {
-            return Err(Error::bad_request(format!(
-                "{} needs about {} MB of memory; this server's inference budget is {} MB",
-                addr.id(),
-                bytes >> 20,
-                budget >> 20
-            )));
-        }
+        let model =
+            tokio::task::spawn_blocking(move || Model::load_within(&dir, tag.as_deref(), budget))
+                .await
+                .map_err(Error::internal)?
+                .map_err(|e| match e {
+                    InferenceError::TooLarge(m) => {
+                        Error::bad_request(format!("{}: {m}", addr.id()))
+                    }
+                    e => hub_error(e),
+                })?;
+        let bytes = model.approx_bytes();
         tracing::info!(
             model = %addr.id(), %commit, task = model.task().as_str(),
             architecture = model.architecture(), mb = bytes >> 20,
@@ -599,10 +646,7 @@ impl Hub {
             }
             Err(error) if ours => {
                 tracing::warn!(repo = key.0, commit = %key.1, error = %error, "inference model failed to load");
-                let until = Instant::now() + FAILURE_TTL;
-                cache
-                    .entries
-                    .insert(key.clone(), Slot::Failed { error, until });
+                remember_failure(&mut cache, key, error);
                 stale = engine.retire_snapshots(&cache, vec![key.1.clone()]);
             }
             _ => {}
@@ -678,7 +722,8 @@ impl Hub {
             }
         });
         let first = match rx.recv().await {
-            None => return Ok(InferenceReply::Ready(futures::stream::empty().boxed())),
+            // Every generation sends a token or an error: a silent end is a dead worker.
+            None => return Err(Error::internal("the inference worker stopped")),
             Some(Event::Failed(e)) => return Err(hub_error(e)),
             Some(Event::Token(v)) => v,
         };
@@ -887,6 +932,62 @@ mod tests {
     }
 
     #[test]
+    fn one_rule_reads_inference_false() {
+        assert!(Hub::card_disables_inference(Some(
+            &json!({"inference": false})
+        )));
+        assert!(!Hub::card_disables_inference(Some(
+            &json!({"inference": true})
+        )));
+        assert!(!Hub::card_disables_inference(Some(
+            &json!({"inference": "false"})
+        )));
+        assert!(!Hub::card_disables_inference(Some(
+            &json!({"pipeline_tag": "fill-mask"})
+        )));
+        assert!(!Hub::card_disables_inference(None));
+    }
+
+    #[test]
+    fn refusals_are_remembered_until_the_revision_moves() {
+        let mut cache = Cache::default();
+        let refused = (1, "aaa".to_string());
+        remember_failure(&mut cache, &refused, Error::bad_request("too many layers"));
+        let flaky = (1, "bbb".to_string());
+        remember_failure(&mut cache, &flaky, Error::internal("disk"));
+        assert!(matches!(
+            cache.entries.get(&refused),
+            Some(Slot::Failed { until: None, .. })
+        ));
+        assert!(matches!(
+            cache.entries.get(&flaky),
+            Some(Slot::Failed { until: Some(_), .. })
+        ));
+        // Bounded: the oldest failures are forgotten first.
+        for i in 0..MAX_FAILURES as i64 {
+            remember_failure(&mut cache, &(i + 10, "c".into()), Error::bad_request("x"));
+        }
+        assert_eq!(cache.entries.len(), MAX_FAILURES);
+        assert!(!cache.entries.contains_key(&refused));
+        assert!(!cache.entries.contains_key(&flaky));
+    }
+
+    #[test]
+    fn a_remembered_refusal_answers_without_loading() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::new(tmp.path().to_path_buf());
+        let (refused, flaky) = ((7, "abc".to_string()), (7, "def".to_string()));
+        remember_failure(&mut lock(&engine.cache), &refused, Error::bad_request("no"));
+        remember_failure(&mut lock(&engine.cache), &flaky, Error::internal("disk"));
+        if let Some(Slot::Failed { until, .. }) = lock(&engine.cache).entries.get_mut(&flaky) {
+            *until = Some(Instant::now());
+        }
+        assert!(matches!(engine.lookup(&refused), Lookup::Failed(e) if e.message == "no"));
+        // A failure that may pass is tried again once it expires.
+        assert!(matches!(engine.lookup(&flaky), Lookup::Missing));
+    }
+
+    #[test]
     fn models_of_commits_no_revision_names_are_dropped() {
         let tmp = tempfile::tempdir().expect("temp dir");
         let engine = Engine::new(tmp.path().to_path_buf());
@@ -896,7 +997,8 @@ mod tests {
             (1, "aaa".into()),
             Slot::Failed {
                 error: Error::bad_request("x"),
-                until: Instant::now(),
+                until: Some(Instant::now()),
+                at: Instant::now(),
             },
         );
         // A second revision naming the same commit keeps it; moving main alone does not drop it.

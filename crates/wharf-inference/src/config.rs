@@ -12,6 +12,7 @@ pub(crate) fn read_json_opt(dir: &Path, name: &str) -> Result<Option<Value>> {
     if !path.is_file() {
         return Ok(None);
     }
+    crate::limits::file_size(&path, crate::limits::MAX_JSON_FILE)?;
     let text = std::fs::read_to_string(&path)
         .map_err(|e| InferenceError::Load(format!("cannot read {name}: {e}")))?;
     serde_json::from_str(&text)
@@ -21,18 +22,6 @@ pub(crate) fn read_json_opt(dir: &Path, name: &str) -> Result<Option<Value>> {
 
 pub(crate) fn read_json(dir: &Path, name: &str) -> Result<Value> {
     read_json_opt(dir, name)?.ok_or_else(|| InferenceError::Load(format!("{name} is missing")))
-}
-
-/// The first of several keys holding an unsigned integer.
-pub(crate) fn usize_key(cfg: &Value, keys: &[&str]) -> Option<usize> {
-    keys.iter()
-        .find_map(|k| cfg.get(*k).and_then(Value::as_u64))
-        .map(|v| v as usize)
-}
-
-pub(crate) fn req_usize(cfg: &Value, keys: &[&str]) -> Result<usize> {
-    usize_key(cfg, keys)
-        .ok_or_else(|| InferenceError::Load(format!("config.json lacks {}", keys.join(" / "))))
 }
 
 pub(crate) fn str_key<'a>(cfg: &'a Value, key: &str) -> Option<&'a str> {
@@ -73,20 +62,21 @@ impl Act {
     }
 }
 
-/// Labels by id from `id2label` (keys are stringified ids), or `LABEL_i` for `num_labels`.
-pub(crate) fn labels(cfg: &Value) -> Vec<String> {
-    if let Some(map) = cfg.get("id2label").and_then(Value::as_object) {
-        let mut pairs: Vec<(usize, String)> = map
-            .iter()
-            .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
-            .collect();
-        pairs.sort();
-        if !pairs.is_empty() && pairs.iter().enumerate().all(|(i, (k, _))| i == *k) {
-            return pairs.into_iter().map(|(_, v)| v).collect();
-        }
-    }
-    let n = usize_key(cfg, &["num_labels"]).unwrap_or(2);
-    (0..n).map(|i| format!("LABEL_{i}")).collect()
+/// The names of a head's `count` outputs: `id2label` when it names exactly those ids (keys are
+/// stringified ids), else `LABEL_i`. `count` comes from the head's weights (checked against
+/// [`crate::limits::MAX_LABELS`]), never from config.json's `num_labels`: a config cannot
+/// make the server build a billion label names.
+pub(crate) fn labels(cfg: &Value, count: usize) -> Vec<String> {
+    let named = cfg
+        .get("id2label")
+        .and_then(Value::as_object)
+        .filter(|map| map.len() == count)
+        .and_then(|map| {
+            (0..count)
+                .map(|i| map.get(&i.to_string())?.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>()
+        });
+    named.unwrap_or_else(|| (0..count).map(|i| format!("LABEL_{i}")).collect())
 }
 
 /// Token ids that end generation: generation_config.json wins over config.json.

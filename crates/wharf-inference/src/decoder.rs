@@ -9,14 +9,14 @@ use candle_nn::LayerNorm;
 use candle_transformers::models::{llama, mistral, qwen2};
 use serde_json::{Value, json};
 
-use crate::config::{Act, eos_ids, read_json_opt, req_usize, str_key, usize_key};
+use crate::config::{Act, eos_ids, read_json_opt, str_key};
 use crate::error::{InferenceError, Result, load_err};
+use crate::limits::{
+    MAX_CONTEXT, MAX_HEAD_DIM, MAX_HEADS, MAX_HIDDEN, MAX_INTERMEDIATE, MAX_LAYERS, MAX_POSITIONS,
+    MAX_VOCAB, ModelMemory, check_positive, config_usize,
+};
 use crate::tokenize::TextTokenizer;
-use crate::weights::Weights;
-
-/// Longest sequence (prompt + generated) we run, whatever the config allows: bounds the RoPE
-/// tables and the KV cache.
-const MAX_CONTEXT: usize = 4096;
+use crate::weights::{Checkpoint, Weights};
 
 pub(crate) struct DecoderModel {
     net: Net,
@@ -43,21 +43,39 @@ pub(crate) enum Session {
 }
 
 impl DecoderModel {
-    pub fn load(dir: &Path, cfg: &Value, model_type: &str) -> Result<(DecoderModel, u64)> {
-        let mut ws = Weights::load_dir(dir)?;
-        let bytes = ws.bytes();
-        let max_pos =
-            usize_key(cfg, &["max_position_embeddings", "n_positions", "n_ctx"]).unwrap_or(2048);
-        let max_context = max_pos.min(MAX_CONTEXT);
+    /// Checks config.json against the limits and the checkpoint's headers, counts the model's
+    /// memory against `budget`, and only then reads the weights and builds the network.
+    pub fn load(
+        dir: &Path,
+        cfg: &Value,
+        model_type: &str,
+        budget: u64,
+    ) -> Result<(DecoderModel, u64)> {
+        let ck = Checkpoint::open_dir(dir)?;
+        let shape = match model_type {
+            "gpt2" => check_gpt2(cfg, &ck)?,
+            _ => check_rope_family(cfg, model_type, &ck)?,
+        };
+        let memory = ModelMemory {
+            weights: ck.f32_bytes(),
+            tables: shape.table_bytes(),
+            tokenizer: TextTokenizer::memory(dir)?,
+        };
+        memory.check(budget)?;
+        let max_context = shape.context;
+        let mut ws = ck.read()?;
         let net = match model_type {
             "gpt2" => Net::Gpt2(Gpt2::load(&ws, cfg)?),
             "llama" => load_llama(&mut ws, cfg, max_context)?,
             "qwen2" => {
-                let c: qwen2::Config = parse_cfg(cfg, &qwen2_defaults(cfg))?;
+                let mut c: qwen2::Config = parse_cfg(cfg, &qwen2_defaults(cfg))?;
+                // candle sizes its rotary tables by this: never beyond the context we run.
+                c.max_position_embeddings = max_context;
                 Net::Qwen2(qwen2::ModelForCausalLM::new(&c, ws.var_builder()).map_err(load_err)?)
             }
             "mistral" => {
-                let c: mistral::Config = parse_cfg(cfg, &mistral_defaults(cfg))?;
+                let mut c: mistral::Config = parse_cfg(cfg, &mistral_defaults(cfg))?;
+                c.max_position_embeddings = max_context;
                 tie_lm_head(&mut ws, "model.embed_tokens.weight");
                 Net::Mistral(mistral::Model::new(&c, ws.var_builder()).map_err(load_err)?)
             }
@@ -83,7 +101,7 @@ impl DecoderModel {
                 eos,
                 max_context,
             },
-            bytes,
+            memory.total(),
         ))
     }
 
@@ -142,7 +160,10 @@ fn parse_cfg<T: serde::de::DeserializeOwned>(cfg: &Value, defaults: &[(&str, Val
 }
 
 fn common_defaults(cfg: &Value) -> Vec<(&'static str, Value)> {
-    let heads = usize_key(cfg, &["num_attention_heads"]).unwrap_or(1);
+    let heads = cfg
+        .get("num_attention_heads")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
     vec![
         ("num_key_value_heads", json!(heads)),
         ("rope_theta", json!(10000.0)),
@@ -154,8 +175,14 @@ fn common_defaults(cfg: &Value) -> Vec<(&'static str, Value)> {
 
 fn qwen2_defaults(cfg: &Value) -> Vec<(&'static str, Value)> {
     let mut d = common_defaults(cfg);
-    let max_pos = usize_key(cfg, &["max_position_embeddings"]).unwrap_or(32768);
-    let layers = usize_key(cfg, &["num_hidden_layers"]).unwrap_or(0);
+    let max_pos = cfg
+        .get("max_position_embeddings")
+        .and_then(Value::as_u64)
+        .unwrap_or(32768);
+    let layers = cfg
+        .get("num_hidden_layers")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     d.extend([
         ("sliding_window", json!(max_pos)),
         ("max_window_layers", json!(layers)),
@@ -181,49 +208,180 @@ fn tie_lm_head(ws: &mut Weights, embed: &str) {
 fn load_llama(ws: &mut Weights, cfg: &Value, max_context: usize) -> Result<Net> {
     let lc: llama::LlamaConfig = parse_cfg(cfg, &common_defaults(cfg))?;
     let mut c = lc.into_config(false);
-    c.max_position_embeddings = c.max_position_embeddings.max(1);
+    // Each request's rotary tables (llama::Cache) are sized by this.
+    c.max_position_embeddings = max_context;
     tie_lm_head(ws, "model.embed_tokens.weight");
     c.tie_word_embeddings = false;
-    // candle's Llama::load unwraps per-layer errors: check every tensor first so a broken
-    // checkpoint is a load error, not a panic.
-    check_llama_tensors(ws, &c)?;
+    // candle's Llama::load unwraps per-layer errors: every tensor was checked against the
+    // headers first (check_rope_family), so a broken checkpoint is a load error, not a panic.
     let m = llama::Llama::load(ws.var_builder(), &c).map_err(load_err)?;
-    c.max_position_embeddings = c.max_position_embeddings.min(max_context);
     Ok(Net::Llama(m, c))
 }
 
-fn check_llama_tensors(ws: &Weights, c: &llama::Config) -> Result<()> {
-    if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
+/// What the checks of a decoder's config found: the context it runs and its rotary tables.
+struct DecoderShape {
+    /// Longest sequence (prompt + generated) this model runs.
+    context: usize,
+    /// Width of a rotary head; 0 for GPT-2 (learned positions, in the weights).
+    rope_head_dim: usize,
+}
+
+impl DecoderShape {
+    /// Rotary sin and cos tables: (context, head_dim / 2) each, as f32.
+    fn table_bytes(&self) -> u64 {
+        (self.context as u64)
+            .saturating_mul(self.rope_head_dim as u64)
+            .saturating_mul(4)
+    }
+}
+
+/// A config value that must be present and positive, within `max`.
+fn required(cfg: &Value, keys: &[&str], max: usize) -> Result<usize> {
+    let n = config_usize(cfg, keys, max)?
+        .ok_or_else(|| InferenceError::Load(format!("config.json lacks {}", keys.join(" / "))))?;
+    check_positive(keys[0], n, max)
+}
+
+/// The context from config.json's position count, within [`MAX_CONTEXT`].
+fn context_of(cfg: &Value, keys: &[&str], default: usize) -> Result<usize> {
+    let declared = config_usize(cfg, keys, usize::MAX)?.unwrap_or(default);
+    Ok(declared.clamp(1, MAX_CONTEXT))
+}
+
+fn shape_error(name: &str, got: Option<&[usize]>, want: &[usize]) -> InferenceError {
+    match got {
+        Some(got) => InferenceError::Load(format!("{name} has shape {got:?}, expected {want:?}")),
+        None => InferenceError::Load(format!("tensor {name} missing from the weights")),
+    }
+}
+
+/// A tensor that must exist with exactly this shape.
+fn expect(ck: &Checkpoint, name: &str, want: &[usize]) -> Result<()> {
+    match ck.shape(name) {
+        Some(got) if got == want => Ok(()),
+        got => Err(shape_error(name, got, want)),
+    }
+}
+
+/// The rows of an embedding table (rows, width), within `max`.
+fn table_rows(ck: &Checkpoint, name: &str, width: usize, max: usize) -> Result<usize> {
+    match ck.shape(name) {
+        Some([rows, w]) if *w == width && (1..=max).contains(rows) => Ok(*rows),
+        got => Err(shape_error(name, got, &[max, width])),
+    }
+}
+
+/// GPT-2: sizes against the limits, then every tensor against the headers (Conv1D weights are
+/// stored (in, out)).
+fn check_gpt2(cfg: &Value, ck: &Checkpoint) -> Result<DecoderShape> {
+    let n = required(cfg, &["n_embd", "hidden_size"], MAX_HIDDEN)?;
+    let layers = required(cfg, &["n_layer", "num_hidden_layers"], MAX_LAYERS)?;
+    let heads = required(cfg, &["n_head", "num_attention_heads"], MAX_HEADS)?;
+    if !n.is_multiple_of(heads) {
         return Err(InferenceError::Load(
-            "hidden_size is not a multiple of num_attention_heads".into(),
+            "n_embd is not a multiple of n_head".into(),
         ));
     }
-    let (h, i) = (c.hidden_size, c.intermediate_size);
-    let kv = c.num_key_value_heads * (h / c.num_attention_heads);
-    for l in 0..c.num_hidden_layers {
-        let p = format!("model.layers.{l}.");
-        let expect: [(&str, &[usize]); 9] = [
-            ("self_attn.q_proj.weight", &[h, h]),
-            ("self_attn.k_proj.weight", &[kv, h]),
-            ("self_attn.v_proj.weight", &[kv, h]),
-            ("self_attn.o_proj.weight", &[h, h]),
-            ("mlp.gate_proj.weight", &[i, h]),
-            ("mlp.up_proj.weight", &[i, h]),
-            ("mlp.down_proj.weight", &[h, i]),
-            ("input_layernorm.weight", &[h]),
-            ("post_attention_layernorm.weight", &[h]),
-        ];
-        for (name, shape) in expect {
-            let t = ws.get(&format!("{p}{name}"))?;
-            if t.dims() != shape {
-                return Err(InferenceError::Load(format!(
-                    "{p}{name} has shape {:?}, expected {shape:?}",
-                    t.dims()
-                )));
-            }
-        }
+    let inner = config_usize(cfg, &["n_inner"], MAX_INTERMEDIATE)?.unwrap_or(4 * n);
+    check_positive("n_inner", inner, MAX_INTERMEDIATE)?;
+    let p = ck.prefix_of("wte.weight")?;
+    table_rows(ck, &format!("{p}wte.weight"), n, MAX_VOCAB)?;
+    let positions = table_rows(ck, &format!("{p}wpe.weight"), n, MAX_POSITIONS)?;
+    let norm = |name: &str| -> Result<()> {
+        expect(ck, &format!("{name}.weight"), &[n])?;
+        expect(ck, &format!("{name}.bias"), &[n])
+    };
+    let conv = |name: &str, input: usize, out: usize| -> Result<()> {
+        expect(ck, &format!("{name}.weight"), &[input, out])?;
+        expect(ck, &format!("{name}.bias"), &[out])
+    };
+    norm(&format!("{p}ln_f"))?;
+    for i in 0..layers {
+        let b = format!("{p}h.{i}.");
+        norm(&format!("{b}ln_1"))?;
+        norm(&format!("{b}ln_2"))?;
+        conv(&format!("{b}attn.c_attn"), n, 3 * n)?;
+        conv(&format!("{b}attn.c_proj"), n, n)?;
+        conv(&format!("{b}mlp.c_fc"), n, inner)?;
+        conv(&format!("{b}mlp.c_proj"), inner, n)?;
     }
-    Ok(())
+    let declared = context_of(
+        cfg,
+        &["n_positions", "n_ctx", "max_position_embeddings"],
+        1024,
+    )?;
+    Ok(DecoderShape {
+        context: declared.min(positions),
+        rope_head_dim: 0,
+    })
+}
+
+/// Llama, Qwen2 and Mistral: sizes against the limits, then every tensor candle will fetch
+/// against the headers (candle's loaders reserve a layer vector by the declared count and
+/// unwrap per-layer errors).
+fn check_rope_family(cfg: &Value, model_type: &str, ck: &Checkpoint) -> Result<DecoderShape> {
+    let h = required(cfg, &["hidden_size"], MAX_HIDDEN)?;
+    let inter = required(cfg, &["intermediate_size"], MAX_INTERMEDIATE)?;
+    let layers = required(cfg, &["num_hidden_layers"], MAX_LAYERS)?;
+    let heads = required(cfg, &["num_attention_heads"], MAX_HEADS)?;
+    let vocab = required(cfg, &["vocab_size"], MAX_VOCAB)?;
+    let kv = config_usize(cfg, &["num_key_value_heads"], MAX_HEADS)?.unwrap_or(heads);
+    if kv == 0 || !heads.is_multiple_of(kv) {
+        return Err(InferenceError::Load(
+            "num_key_value_heads must divide num_attention_heads".into(),
+        ));
+    }
+    // Only candle's Mistral reads an explicit head_dim; the others split hidden_size.
+    let explicit = match model_type {
+        "mistral" => config_usize(cfg, &["head_dim"], MAX_HEAD_DIM)?,
+        _ => None,
+    };
+    let hd = match explicit {
+        Some(d) => d,
+        None if h.is_multiple_of(heads) => h / heads,
+        None => {
+            return Err(InferenceError::Load(
+                "hidden_size is not a multiple of num_attention_heads".into(),
+            ));
+        }
+    };
+    if hd == 0 || hd > MAX_HEAD_DIM || !hd.is_multiple_of(2) {
+        return Err(InferenceError::Load(format!(
+            "the attention head width {hd} must be even and at most {MAX_HEAD_DIM}"
+        )));
+    }
+    expect(ck, "model.embed_tokens.weight", &[vocab, h])?;
+    expect(ck, "model.norm.weight", &[h])?;
+    let tied = model_type != "qwen2"
+        || cfg.get("tie_word_embeddings").and_then(Value::as_bool) == Some(true);
+    if ck.has("lm_head.weight") || !tied {
+        expect(ck, "lm_head.weight", &[vocab, h])?;
+    }
+    let (q, kvw) = (heads * hd, kv * hd);
+    for l in 0..layers {
+        let p = format!("model.layers.{l}.");
+        let linear = |name: &str, out: usize, input: usize| -> Result<()> {
+            expect(ck, &format!("{p}{name}.weight"), &[out, input])?;
+            if model_type == "qwen2" && name.starts_with("self_attn.") && name != "self_attn.o_proj"
+            {
+                expect(ck, &format!("{p}{name}.bias"), &[out])?;
+            }
+            Ok(())
+        };
+        linear("self_attn.q_proj", q, h)?;
+        linear("self_attn.k_proj", kvw, h)?;
+        linear("self_attn.v_proj", kvw, h)?;
+        linear("self_attn.o_proj", h, q)?;
+        linear("mlp.gate_proj", inter, h)?;
+        linear("mlp.up_proj", inter, h)?;
+        linear("mlp.down_proj", h, inter)?;
+        expect(ck, &format!("{p}input_layernorm.weight"), &[h])?;
+        expect(ck, &format!("{p}post_attention_layernorm.weight"), &[h])?;
+    }
+    Ok(DecoderShape {
+        context: context_of(cfg, &["max_position_embeddings"], 2048)?,
+        rope_head_dim: hd,
+    })
 }
 
 // ---------------------------------------------------------------- GPT-2
@@ -282,15 +440,11 @@ fn ln(ws: &Weights, name: &str, eps: f64) -> Result<LayerNorm> {
 
 impl Gpt2 {
     fn load(ws: &Weights, cfg: &Value) -> Result<Gpt2> {
-        let n = req_usize(cfg, &["n_embd", "hidden_size"])?;
-        let layers = req_usize(cfg, &["n_layer", "num_hidden_layers"])?;
-        let heads = req_usize(cfg, &["n_head", "num_attention_heads"])?;
-        if heads == 0 || n % heads != 0 {
-            return Err(InferenceError::Load(
-                "n_embd is not a multiple of n_head".into(),
-            ));
-        }
-        let inner = usize_key(cfg, &["n_inner"]).unwrap_or(4 * n);
+        // Checked by check_gpt2 before the weights were read.
+        let n = required(cfg, &["n_embd", "hidden_size"], MAX_HIDDEN)?;
+        let layers = required(cfg, &["n_layer", "num_hidden_layers"], MAX_LAYERS)?;
+        let heads = required(cfg, &["n_head", "num_attention_heads"], MAX_HEADS)?;
+        let inner = config_usize(cfg, &["n_inner"], MAX_INTERMEDIATE)?.unwrap_or(4 * n);
         let eps = cfg
             .get("layer_norm_epsilon")
             .and_then(Value::as_f64)

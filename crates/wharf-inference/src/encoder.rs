@@ -8,10 +8,14 @@ use candle_nn::LayerNorm;
 use serde_json::Value;
 use tokenizers::Encoding;
 
-use crate::config::{Act, req_usize, str_key, usize_key};
+use crate::config::{Act, str_key};
 use crate::error::{InferenceError, Result, load_err};
 use crate::hostops::{Dense, Norm, act_rows, attention, fill_rows, fill_rows_plus, norm_rows};
-use crate::weights::Weights;
+use crate::limits::{
+    MAX_HEADS, MAX_HIDDEN, MAX_INTERMEDIATE, MAX_LABELS, MAX_LAYERS, MAX_POSITIONS,
+    MAX_TOKEN_TYPES, MAX_VOCAB, check_positive, config_usize,
+};
+use crate::weights::{Checkpoint, Weights};
 
 /// Weight layout and position scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,30 +51,85 @@ pub(crate) struct EncoderConfig {
 }
 
 impl EncoderConfig {
+    /// The hyper-parameters, each checked against its hard limit.
     pub fn from_json(cfg: &Value, family: Family) -> Result<EncoderConfig> {
         let distil = family == Family::DistilBert;
         let act_name =
             str_key(cfg, if distil { "activation" } else { "hidden_act" }).unwrap_or("gelu");
         let default_pad = if family == Family::Roberta { 1 } else { 0 };
+        let required = |keys: &[&str], max: usize| -> Result<usize> {
+            let n = config_usize(cfg, keys, max)?.ok_or_else(|| {
+                InferenceError::Load(format!("config.json lacks {}", keys.join(" / ")))
+            })?;
+            check_positive(keys[0], n, max)
+        };
+        let pad_id = config_usize(cfg, &["pad_token_id"], MAX_VOCAB)?.unwrap_or(default_pad);
         let c = EncoderConfig {
             family,
-            hidden: req_usize(cfg, &["hidden_size", "dim"])?,
-            layers: req_usize(cfg, &["num_hidden_layers", "n_layers"])?,
-            heads: req_usize(cfg, &["num_attention_heads", "n_heads"])?,
+            hidden: required(&["hidden_size", "dim"], MAX_HIDDEN)?,
+            layers: required(&["num_hidden_layers", "n_layers"], MAX_LAYERS)?,
+            heads: required(&["num_attention_heads", "n_heads"], MAX_HEADS)?,
             act: Act::parse(act_name)?,
-            max_pos: usize_key(cfg, &["max_position_embeddings"]).unwrap_or(512),
+            max_pos: config_usize(cfg, &["max_position_embeddings"], usize::MAX)?
+                .unwrap_or(512)
+                .min(MAX_POSITIONS),
             eps: cfg
                 .get("layer_norm_eps")
                 .and_then(Value::as_f64)
                 .unwrap_or(1e-12),
-            pad_id: usize_key(cfg, &["pad_token_id"]).unwrap_or(default_pad) as u32,
+            pad_id: pad_id as u32,
         };
-        if c.heads == 0 || !c.hidden.is_multiple_of(c.heads) {
+        if !c.hidden.is_multiple_of(c.heads) {
             return Err(InferenceError::Load(
                 "hidden size is not a multiple of the head count".into(),
             ));
         }
         Ok(c)
+    }
+
+    /// Checks the checkpoint's headers against this config before any tensor is read: every
+    /// table and layer the encoder will take exists with the shape the config implies, so
+    /// nothing is sized from a number the weights do not back.
+    pub fn check_checkpoint(&self, ck: &Checkpoint) -> Result<()> {
+        let h = self.hidden;
+        let p = ck.prefix_of("embeddings.word_embeddings.weight")?;
+        let e = format!("{p}embeddings.");
+        let rows = |name: &str, max: usize| -> Result<usize> {
+            match ck.shape(name) {
+                Some([n, w]) if *w == h && (1..=max).contains(n) => Ok(*n),
+                Some(shape) => Err(InferenceError::Load(format!(
+                    "{name} has shape {shape:?}, expected [1..={max}, {h}]"
+                ))),
+                None => Err(missing(name)),
+            }
+        };
+        rows(&format!("{e}word_embeddings.weight"), MAX_VOCAB)?;
+        rows(&format!("{e}position_embeddings.weight"), MAX_POSITIONS)?;
+        let types = format!("{e}token_type_embeddings.weight");
+        if ck.has(&types) {
+            rows(&types, MAX_TOKEN_TYPES)?;
+        }
+        expect_norm(ck, &format!("{e}LayerNorm"), h)?;
+        for i in 0..self.layers {
+            let [q, k, v, o, ln1, ff1, ff2, ln2] = layer_names(self.family, &p, i);
+            for name in [&q, &k, &v, &o] {
+                expect_linear(ck, name, h, h)?;
+            }
+            let inter = match ck.shape(&format!("{ff1}.weight")) {
+                Some([n, _]) if (1..=MAX_INTERMEDIATE).contains(n) => *n,
+                Some(shape) => {
+                    return Err(InferenceError::Load(format!(
+                        "{ff1}.weight has shape {shape:?}, expected [1..={MAX_INTERMEDIATE}, {h}]"
+                    )));
+                }
+                None => return Err(missing(&format!("{ff1}.weight"))),
+            };
+            expect_linear(ck, &ff1, inter, h)?;
+            expect_linear(ck, &ff2, h, inter)?;
+            expect_norm(ck, &ln1, h)?;
+            expect_norm(ck, &ln2, h)?;
+        }
+        Ok(())
     }
 
     /// First position id of a real token.
@@ -86,6 +145,50 @@ impl EncoderConfig {
     pub fn max_tokens(&self) -> usize {
         self.max_pos.saturating_sub(self.position_offset()).max(2)
     }
+}
+
+fn missing(name: &str) -> InferenceError {
+    InferenceError::Load(format!("tensor {name} missing from the weights"))
+}
+
+/// `{name}.weight` of shape (out, input) and, when present, `{name}.bias` of shape (out).
+pub(crate) fn expect_linear(ck: &Checkpoint, name: &str, out: usize, input: usize) -> Result<()> {
+    let weight = format!("{name}.weight");
+    match ck.shape(&weight) {
+        Some(s) if s == [out, input] => {}
+        Some(s) => {
+            return Err(InferenceError::Load(format!(
+                "{weight} has shape {s:?}, expected [{out}, {input}]"
+            )));
+        }
+        None => return Err(missing(&weight)),
+    }
+    match ck.shape(&format!("{name}.bias")) {
+        Some(s) if s != [out] => Err(InferenceError::Load(format!(
+            "{name}.bias has shape {s:?}, expected [{out}]"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A layer norm's weight and bias (or gamma and beta) of width `width`.
+fn expect_norm(ck: &Checkpoint, name: &str, width: usize) -> Result<()> {
+    for pair in [["weight", "gamma"], ["bias", "beta"]] {
+        let shape = pair
+            .iter()
+            .find_map(|suffix| ck.shape(&format!("{name}.{suffix}")));
+        match shape {
+            Some(s) if s == [width] => {}
+            Some(s) => {
+                return Err(InferenceError::Load(format!(
+                    "{name}.{} has shape {s:?}, expected [{width}]",
+                    pair[0]
+                )));
+            }
+            None => return Err(missing(&format!("{name}.{}", pair[0]))),
+        }
+    }
+    Ok(())
 }
 
 /// A linear layer `y = x W^T + b`, applied on 2-D views so that gemm sees one large product.
@@ -108,6 +211,20 @@ impl Lin {
 
     pub fn out_dim(&self) -> usize {
         self.w.dims().first().copied().unwrap_or(0)
+    }
+
+    /// Refuses a layer that does not read `input` values or writes none or more than `max_out`:
+    /// a mismatch would otherwise surface as an error on every request.
+    pub fn check(&self, name: &str, input: usize, max_out: usize) -> Result<()> {
+        let out = self.out_dim();
+        let bias_ok = self.b.as_ref().is_none_or(|b| b.dims() == [out]);
+        if self.w.dims() != [out, input] || !(1..=max_out).contains(&out) || !bias_ok {
+            return Err(InferenceError::Load(format!(
+                "{name}: weight shape {:?}, expected [1..={max_out}, {input}] with a matching bias",
+                self.w.dims()
+            )));
+        }
+        Ok(())
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -495,11 +612,15 @@ impl MlmHead {
                 ws.get("vocab_projector.bias")?,
             ),
         };
+        let h = enc.cfg.hidden;
+        dense.check("the fill-mask head's dense layer", h, h)?;
+        let decoder = Lin::new(dec_w, Some(dec_b));
+        decoder.check("the fill-mask head's decoder", h, MAX_VOCAB)?;
         Ok(MlmHead {
             dense,
             ln,
             act,
-            decoder: Lin::new(dec_w, Some(dec_b)),
+            decoder,
         })
     }
 
@@ -538,11 +659,11 @@ impl ClsHead {
                 "classifier".to_string(),
             ),
         };
-        Ok(ClsHead {
-            pre: Lin::load(ws, &pre)?,
-            pre_act,
-            out: Lin::load(ws, &out)?,
-        })
+        let h = enc.cfg.hidden;
+        let (pre, out) = (Lin::load(ws, &pre)?, Lin::load(ws, &out)?);
+        pre.check("the classification head's first layer", h, h)?;
+        out.check("the classification head", h, MAX_LABELS)?;
+        Ok(ClsHead { pre, pre_act, out })
     }
 
     pub fn num_labels(&self) -> usize {

@@ -1,7 +1,7 @@
-//! The crate's error type: the server maps `Unsupported`/`BadInput` to 400.
+//! The crate's error type: the server maps every variant but `Internal` to 400.
 
 /// What went wrong while loading a model or answering a request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum InferenceError {
     /// Architecture, task or weights format not supported; the message names what is.
     #[error("{0}")]
@@ -9,6 +9,9 @@ pub enum InferenceError {
     /// Malformed inputs or parameters.
     #[error("{0}")]
     BadInput(String),
+    /// The model needs more memory than the server's inference budget.
+    #[error("{0}")]
+    TooLarge(String),
     /// Model files broken or missing (config.json unreadable, tensor missing...).
     #[error("cannot load the model: {0}")]
     Load(String),

@@ -5,12 +5,12 @@ use serde_json::{Value, json};
 
 use crate::decoder::{DecoderModel, logprob};
 use crate::error::{InferenceError, Result, bad};
+use crate::limits::{
+    MAX_BYTES_PER_TOKEN, MAX_NEW_TOKENS, MAX_STOP_BYTES, MAX_STOP_SEQUENCES, check_bytes, clip_end,
+};
 use crate::params::Params;
 
-/// Most tokens one request may generate.
-pub(crate) const MAX_NEW_TOKENS: usize = 512;
 const DEFAULT_NEW_TOKENS: usize = 20;
-const MAX_STOP_SEQUENCES: usize = 8;
 
 /// One streamed token, as TGI streams it.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +92,10 @@ impl GenParams {
         stop.retain(|s| !s.is_empty());
         if stop.len() > MAX_STOP_SEQUENCES {
             return Err(bad(format!("at most {MAX_STOP_SEQUENCES} stop sequences")));
+        }
+        // Every generated token is matched against every prefix of every stop sequence.
+        for s in &stop {
+            check_bytes("a stop sequence", s, MAX_STOP_BYTES)?;
         }
         let repetition_penalty = p.f64("repetition_penalty")?.map(|r| r as f32);
         if repetition_penalty.is_some_and(|r| r <= 0.0) {
@@ -273,8 +277,10 @@ pub(crate) fn run(
     Ok(json!([out]))
 }
 
-/// The prompt's token ids, keeping the end when it (plus room to generate) is too long.
+/// The prompt's token ids, keeping the end when it (plus room to generate) is too long. Only
+/// the prompt's last bytes that the context can hold are tokenized.
 fn prompt_ids(m: &DecoderModel, prompt: &str, gp: &GenParams) -> Result<Vec<u32>> {
+    let prompt = clip_end(prompt, m.max_context.saturating_mul(MAX_BYTES_PER_TOKEN));
     let enc = m
         .tok
         .tk

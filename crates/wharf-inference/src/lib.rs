@@ -12,12 +12,15 @@ mod error;
 mod fastmath;
 mod files;
 mod generate;
+mod guard;
 mod hostops;
+mod limits;
 mod model;
 mod params;
 mod pipelines;
 mod task;
 mod tokenize;
+mod tokenizer_check;
 mod weights;
 
 pub use error::InferenceError;

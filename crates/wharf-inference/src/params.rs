@@ -3,9 +3,8 @@
 use serde_json::Value;
 
 use crate::error::{Result, bad};
-
-/// Most texts (or text pairs) one request may carry.
-pub(crate) const MAX_INPUTS: usize = 256;
+pub(crate) use crate::limits::MAX_INPUTS;
+use crate::limits::clip_start;
 
 /// The request's `parameters` (older clients put some keys at the top level, which are accepted too).
 pub(crate) struct Params<'a> {
@@ -83,47 +82,60 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// A list of strings; a single string counts as a one-element list, or is split on commas
-    /// when `split_commas` (zero-shot `candidate_labels` accepts "a, b, c").
+    /// A list of at most [`MAX_INPUTS`] strings; a single string counts as a one-element list,
+    /// or is split on commas when `split_commas` (zero-shot `candidate_labels` accepts
+    /// "a, b, c"). The strings are whole: callers bound their length.
     pub fn strings(&self, key: &str, split_commas: bool) -> Result<Option<Vec<String>>> {
         match self.raw(key) {
             None => Ok(None),
-            Some(Value::String(s)) if split_commas => Ok(Some(
-                s.split(',')
-                    .map(|x| x.trim().to_string())
+            Some(Value::String(s)) if split_commas => {
+                // Counted while splitting: "a,a,a,…" in 16 MiB would be eight million strings.
+                let parts: Vec<String> = s
+                    .split(',')
+                    .map(str::trim)
                     .filter(|x| !x.is_empty())
-                    .collect(),
-            )),
+                    .take(MAX_INPUTS + 1)
+                    .map(str::to_string)
+                    .collect();
+                if parts.len() > MAX_INPUTS {
+                    return Err(too_many(key));
+                }
+                Ok(Some(parts))
+            }
             Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
-            Some(v) => string_list(v, key).map(Some),
+            Some(v) => string_list(v, key, usize::MAX).map(Some),
         }
     }
 }
 
-pub(crate) fn string_list(v: &Value, what: &str) -> Result<Vec<String>> {
+fn too_many(what: &str) -> crate::error::InferenceError {
+    bad(format!("{what}: at most {MAX_INPUTS} items per request"))
+}
+
+/// A list of at most [`MAX_INPUTS`] strings, each cut to `max_bytes` (at a character boundary).
+pub(crate) fn string_list(v: &Value, what: &str, max_bytes: usize) -> Result<Vec<String>> {
     let arr = v
         .as_array()
         .ok_or_else(|| bad(format!("{what} must be a string or a list of strings")))?;
     if arr.len() > MAX_INPUTS {
-        return Err(bad(format!(
-            "{what}: at most {MAX_INPUTS} items per request"
-        )));
+        return Err(too_many(what));
     }
     arr.iter()
         .map(|x| {
             x.as_str()
-                .map(str::to_string)
+                .map(|s| clip_start(s, max_bytes).to_string())
                 .ok_or_else(|| bad(format!("{what} must contain only strings")))
         })
         .collect()
 }
 
-/// `inputs` as one or several texts; the flag says whether a single string was sent.
-pub(crate) fn texts(inputs: &Value) -> Result<(Vec<String>, bool)> {
+/// `inputs` as one or several texts, each cut to `max_bytes`; the flag says whether a single
+/// string was sent.
+pub(crate) fn texts(inputs: &Value, max_bytes: usize) -> Result<(Vec<String>, bool)> {
     match inputs {
-        Value::String(s) => Ok((vec![s.clone()], true)),
+        Value::String(s) => Ok((vec![clip_start(s, max_bytes).to_string()], true)),
         Value::Array(_) => {
-            let v = string_list(inputs, "inputs")?;
+            let v = string_list(inputs, "inputs", max_bytes)?;
             if v.is_empty() {
                 return Err(bad("inputs is an empty list"));
             }

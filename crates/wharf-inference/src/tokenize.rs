@@ -10,6 +10,11 @@ use tokenizers::{
 
 use crate::config::read_json_opt;
 use crate::error::{InferenceError, Result};
+use crate::limits::{
+    MAX_BYTES_PER_TOKEN, MAX_QA_WINDOWS, MAX_TOKENIZER_FILE, TOKENIZER_MEMORY_FACTOR, clip_start,
+    file_size,
+};
+use crate::tokenizer_check;
 
 /// Question answering reads long contexts in windows of this many tokens overlapping by
 /// `QA_STRIDE`, the transformers pipeline's defaults (`max_seq_len`, `doc_stride`).
@@ -25,6 +30,11 @@ pub(crate) enum Item {
 
 pub(crate) struct TextTokenizer {
     pub tk: Tokenizer,
+    /// Bytes of one text kept before tokenizing (see [`MAX_BYTES_PER_TOKEN`]); unbounded for
+    /// decoders, whose prompts are cut by the generation code.
+    pub max_bytes: usize,
+    /// Tokens one item is truncated to (unbounded for decoders).
+    pub max_tokens: usize,
     /// The mask token and its id, when the model has one.
     pub mask: Option<(String, u32)>,
     pub pad_id: u32,
@@ -49,14 +59,22 @@ impl TextTokenizer {
         pad_id: u32,
         qa_windows: bool,
     ) -> Result<TextTokenizer> {
-        let mut tk = Tokenizer::from_file(dir.join("tokenizer.json"))
+        let path = dir.join("tokenizer.json");
+        file_size(&path, MAX_TOKENIZER_FILE)?;
+        tokenizer_check::check_file(&path)?;
+        let mut tk = Tokenizer::from_file(&path)
             .map_err(|e| InferenceError::Load(format!("tokenizer.json: {e}")))?;
+        tokenizer_check::check_loaded(&tk)?;
         let tok_cfg = read_json_opt(dir, "tokenizer_config.json")?;
         let specials = read_json_opt(dir, "special_tokens_map.json")?;
         tk.with_padding(None);
         let mut qa = None;
+        let mut max_bytes = usize::MAX;
+        let mut max_tokens = usize::MAX;
         if let Some(max_len) = max_len {
             let max_len = model_max_length(tok_cfg.as_ref()).map_or(max_len, |m| m.min(max_len));
+            max_tokens = max_len;
+            max_bytes = max_len.saturating_mul(MAX_BYTES_PER_TOKEN);
             if qa_windows {
                 let mut untruncated = tk.clone();
                 untruncated
@@ -79,10 +97,24 @@ impl TextTokenizer {
         let mask = mask_token(&tk, tok_cfg.as_ref(), specials.as_ref());
         Ok(TextTokenizer {
             tk,
+            max_bytes,
+            max_tokens,
             mask,
             pad_id,
             qa,
         })
+    }
+
+    /// Memory the loaded tokenizer is counted at, from its file's size (refused above
+    /// [`MAX_TOKENIZER_FILE`]).
+    pub fn memory(dir: &Path) -> Result<u64> {
+        let len = file_size(&dir.join("tokenizer.json"), MAX_TOKENIZER_FILE)?;
+        Ok(len.saturating_mul(TOKENIZER_MEMORY_FACTOR))
+    }
+
+    /// `text` cut to the bytes this model can read (at a character boundary).
+    pub fn clip(&self, text: &str) -> String {
+        clip_start(text, self.max_bytes).to_string()
     }
 
     /// Encodes items with character offsets (the Hub reports character positions).
@@ -113,6 +145,11 @@ impl TextTokenizer {
                 .encode_char_offsets(s, false)
                 .map_err(|e| InferenceError::Internal(format!("tokenizer: {e}")))
         };
+        // A question longer than a window is refused below anyway: one far longer is refused
+        // before it is tokenized. (The context's length is checked by the QA pipeline.)
+        if question.len() > qa.window.saturating_mul(MAX_BYTES_PER_TOKEN) {
+            return Err(question_too_long(qa.window));
+        }
         let q = encode(question)?;
         let mut c = encode(context)?;
         let added = qa
@@ -123,14 +160,17 @@ impl TextTokenizer {
             .window
             .checked_sub(q.len() + added)
             .filter(|&r| r >= 2)
-            .ok_or_else(|| {
-                InferenceError::BadInput(format!(
-                    "the question is too long: this model reads {} tokens at a time",
-                    qa.window
-                ))
-            })?;
+            .ok_or_else(|| question_too_long(qa.window))?;
         c.truncate(room, QA_STRIDE.min(room / 2), TruncationDirection::Right);
         let rest = c.take_overflowing();
+        if rest.len() >= MAX_QA_WINDOWS {
+            return Err(InferenceError::BadInput(format!(
+                "the context is too long: it makes {} windows of {} tokens, at most \
+                 {MAX_QA_WINDOWS} per request",
+                rest.len() + 1,
+                qa.window
+            )));
+        }
         std::iter::once(c)
             .chain(rest)
             .map(|part| {
@@ -146,6 +186,12 @@ impl TextTokenizer {
             .decode(ids, skip_special)
             .map_err(|e| InferenceError::Internal(format!("decode: {e}")))
     }
+}
+
+fn question_too_long(window: usize) -> InferenceError {
+    InferenceError::BadInput(format!(
+        "the question is too long: this model reads {window} tokens at a time"
+    ))
 }
 
 fn model_max_length(tok_cfg: Option<&Value>) -> Option<usize> {

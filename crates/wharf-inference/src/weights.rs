@@ -1,13 +1,15 @@
 //! Safetensors loading (read into memory: mmap would need `unsafe`), sharded checkpoints,
-//! dtype conversion to f32 and weight-name prefix detection.
+//! dtype conversion to f32 and weight-name prefix detection. Headers are read and checked
+//! first ([`Checkpoint`]); tensors only once the model's shapes and size have been accepted.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::error::{InferenceError, Result, load_err};
+use crate::limits::{MAX_SAFETENSORS_HEADER, MAX_SHARDS, MAX_TENSOR_DIMS, MAX_TENSORS};
 
 /// All tensors of a checkpoint, as f32 on the CPU.
 pub(crate) struct Weights {
@@ -15,28 +17,6 @@ pub(crate) struct Weights {
 }
 
 impl Weights {
-    /// Loads `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
-    pub fn load_dir(dir: &Path) -> Result<Weights> {
-        let single = dir.join("model.safetensors");
-        let files = if single.is_file() {
-            vec![single]
-        } else {
-            shard_files(dir)?
-        };
-        let mut map = HashMap::new();
-        for file in files {
-            map.extend(load_file(&file)?);
-        }
-        Ok(Weights { map })
-    }
-
-    /// Loads one safetensors file (e.g. a sentence-transformers Dense module).
-    pub fn load_file(path: &Path) -> Result<Weights> {
-        Ok(Weights {
-            map: load_file(path)?,
-        })
-    }
-
     pub fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }
@@ -68,30 +48,7 @@ impl Weights {
     /// The prefix (`""`, `"bert."`, `"roberta."`, `"transformer."`...) under which `marker`
     /// (e.g. `embeddings.word_embeddings.weight`) is stored.
     pub fn prefix_of(&self, marker: &str) -> Result<String> {
-        let mut found: BTreeSet<&str> = BTreeSet::new();
-        for key in self.map.keys() {
-            if let Some(prefix) = key.strip_suffix(marker)
-                && (prefix.is_empty() || prefix.ends_with('.'))
-            {
-                found.insert(prefix);
-            }
-        }
-        // Shortest first: a bare model wins over a nested copy.
-        found
-            .into_iter()
-            .min_by_key(|p| p.len())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                InferenceError::Load(format!("no tensor named *{marker} in the weights"))
-            })
-    }
-
-    /// Bytes the tensors take in memory.
-    pub fn bytes(&self) -> u64 {
-        self.map
-            .values()
-            .map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64)
-            .sum()
+        prefix_of(self.map.keys(), marker)
     }
 
     /// A VarBuilder over these tensors, for candle-transformers models.
@@ -100,8 +57,22 @@ impl Weights {
     }
 }
 
-/// Largest safetensors header accepted (the format's own reference limit).
-const MAX_HEADER: u64 = 100 * 1024 * 1024;
+fn prefix_of<'a>(names: impl Iterator<Item = &'a String>, marker: &str) -> Result<String> {
+    let mut found: BTreeSet<&str> = BTreeSet::new();
+    for key in names {
+        if let Some(prefix) = key.strip_suffix(marker)
+            && (prefix.is_empty() || prefix.ends_with('.'))
+        {
+            found.insert(prefix);
+        }
+    }
+    // Shortest first: a bare model wins over a nested copy.
+    found
+        .into_iter()
+        .min_by_key(|p| p.len())
+        .map(str::to_string)
+        .ok_or_else(|| InferenceError::Load(format!("no tensor named *{marker} in the weights")))
+}
 
 /// One tensor as the safetensors header describes it.
 #[derive(serde::Deserialize)]
@@ -111,11 +82,129 @@ struct TensorEntry {
     data_offsets: [u64; 2],
 }
 
-/// Reads a safetensors file tensor by tensor (header first, then each tensor's byte range), so
-/// loading never holds the whole file and all of its converted tensors at once: the peak is the
-/// tensors plus one raw tensor, not twice the checkpoint.
-fn load_file(path: &Path) -> Result<HashMap<String, Tensor>> {
-    use std::io::{Read, Seek, SeekFrom};
+/// A tensor of a checkpoint, known from its file's header: nothing of it is read yet.
+#[derive(Debug, Clone)]
+pub(crate) struct TensorInfo {
+    /// Index into [`Checkpoint::files`].
+    file: usize,
+    dtype: DType,
+    pub shape: Vec<usize>,
+    /// Byte range in the file (absolute).
+    start: u64,
+    end: u64,
+}
+
+/// The tensors of a checkpoint as its headers declare them. Opening reads the headers only,
+/// so every shape can be checked against config.json and the memory of the model counted
+/// against the server's budget before a byte of weights is allocated.
+pub(crate) struct Checkpoint {
+    files: Vec<PathBuf>,
+    pub tensors: HashMap<String, TensorInfo>,
+}
+
+impl Checkpoint {
+    /// `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
+    pub fn open_dir(dir: &Path) -> Result<Checkpoint> {
+        let single = dir.join("model.safetensors");
+        let files = if single.is_file() {
+            vec![single]
+        } else {
+            shard_files(dir)?
+        };
+        Checkpoint::open(files)
+    }
+
+    /// One safetensors file (e.g. a sentence-transformers Dense module).
+    pub fn open_file(path: &Path) -> Result<Checkpoint> {
+        Checkpoint::open(vec![path.to_path_buf()])
+    }
+
+    fn open(files: Vec<PathBuf>) -> Result<Checkpoint> {
+        let mut tensors = HashMap::new();
+        for (index, path) in files.iter().enumerate() {
+            for (name, info) in read_header(path, index)? {
+                if tensors.len() >= MAX_TENSORS {
+                    return Err(InferenceError::Load(format!(
+                        "the checkpoint has more than {MAX_TENSORS} tensors"
+                    )));
+                }
+                if tensors.insert(name.clone(), info).is_some() {
+                    return Err(InferenceError::Load(format!(
+                        "tensor {name} is stored twice in the checkpoint"
+                    )));
+                }
+            }
+        }
+        Ok(Checkpoint { files, tensors })
+    }
+
+    /// The shape of a tensor, if the checkpoint has it.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|t| t.shape.as_slice())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// See [`Weights::prefix_of`].
+    pub fn prefix_of(&self, marker: &str) -> Result<String> {
+        prefix_of(self.tensors.keys(), marker)
+    }
+
+    /// Bytes the tensors will take once read and converted to f32. Element counts were checked
+    /// against the file's length when the header was read, so the sum cannot overflow in
+    /// practice; it saturates all the same.
+    pub fn f32_bytes(&self) -> u64 {
+        self.tensors
+            .values()
+            .map(|t| (t.shape.iter().product::<usize>() as u64).saturating_mul(4))
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Reads every tensor, converted to f32, one at a time in file order: the peak is the
+    /// tensors plus one raw tensor, not twice the checkpoint.
+    pub fn read(self) -> Result<Weights> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut by_file: Vec<(String, TensorInfo)> = self.tensors.into_iter().collect();
+        by_file.sort_by_key(|(_, t)| (t.file, t.start));
+        let mut map = HashMap::with_capacity(by_file.len());
+        let mut buf = Vec::new();
+        let mut open: Option<(usize, std::fs::File)> = None;
+        for (name, t) in by_file {
+            let path = self.files.get(t.file).ok_or_else(|| {
+                InferenceError::Internal(format!("tensor {name}: no file {}", t.file))
+            })?;
+            let bad = |why: String| InferenceError::Load(format!("{}: {why}", path.display()));
+            let file = match &mut open {
+                Some((i, f)) if *i == t.file => f,
+                _ => {
+                    let f =
+                        std::fs::File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
+                    &mut open.insert((t.file, f)).1
+                }
+            };
+            buf.resize((t.end - t.start) as usize, 0);
+            file.seek(SeekFrom::Start(t.start))
+                .and_then(|_| file.read_exact(&mut buf))
+                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            let raw =
+                Tensor::from_raw_buffer(&buf, t.dtype, &t.shape, &Device::Cpu).map_err(load_err)?;
+            let tensor = if t.dtype == DType::F32 {
+                raw
+            } else {
+                raw.to_dtype(DType::F32).map_err(load_err)?
+            };
+            map.insert(name, tensor);
+        }
+        Ok(Weights { map })
+    }
+}
+
+/// Reads and checks one file's header: every tensor's dtype, shape and byte range, each range
+/// inside the file and as long as its shape says.
+fn read_header(path: &Path, index: usize) -> Result<Vec<(String, TensorInfo)>> {
+    use std::io::Read;
     let bad = |why: String| InferenceError::Load(format!("{}: {why}", path.display()));
     let mut file = std::fs::File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
     let file_len = file.metadata().map_err(|e| bad(e.to_string()))?.len();
@@ -123,9 +212,10 @@ fn load_file(path: &Path) -> Result<HashMap<String, Tensor>> {
     file.read_exact(&mut len)
         .map_err(|_| bad("not a safetensors file (too short)".into()))?;
     let header_len = u64::from_le_bytes(len);
-    if header_len > MAX_HEADER || header_len.saturating_add(8) > file_len {
+    if header_len > MAX_SAFETENSORS_HEADER || header_len.saturating_add(8) > file_len {
         return Err(bad(format!(
-            "safetensors header length {header_len} is invalid"
+            "safetensors header length {header_len} is invalid (at most {MAX_SAFETENSORS_HEADER} \
+             bytes, inside the file)"
         )));
     }
     let mut header = vec![0u8; header_len as usize];
@@ -135,51 +225,50 @@ fn load_file(path: &Path) -> Result<HashMap<String, Tensor>> {
         .map_err(|e| bad(format!("the safetensors header is not valid JSON: {e}")))?;
     entries.remove("__metadata__");
     let data_start = 8 + header_len;
-    let mut tensors: Vec<(String, TensorEntry)> = entries
+    entries
         .into_iter()
         .map(|(name, v)| {
-            serde_json::from_value::<TensorEntry>(v)
-                .map(|e| (name.clone(), e))
-                .map_err(|e| bad(format!("tensor {name}: {e}")))
+            let entry = serde_json::from_value::<TensorEntry>(v)
+                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            let info = tensor_info(&entry, index, data_start, file_len)
+                .map_err(|why| bad(format!("tensor {name}: {why}")))?;
+            Ok((name, info))
         })
-        .collect::<Result<_>>()?;
-    // In file order, so the reads are sequential.
-    tensors.sort_by_key(|(_, e)| e.data_offsets[0]);
-    let mut out = HashMap::with_capacity(tensors.len());
-    let mut buf = Vec::new();
-    for (name, entry) in tensors {
-        let dtype = safetensors_dtype(&entry.dtype).ok_or_else(|| {
-            bad(format!(
-                "tensor {name}: dtype {} is not supported",
-                entry.dtype
-            ))
-        })?;
-        let [start, end] = entry.data_offsets;
-        let elems = entry
-            .shape
-            .iter()
-            .try_fold(1usize, |n, d| n.checked_mul(*d))
-            .ok_or_else(|| bad(format!("tensor {name}: shape overflows")))?;
-        let expected = (elems as u64).saturating_mul(dtype.size_in_bytes() as u64);
-        if end < start || end - start != expected || data_start.saturating_add(end) > file_len {
-            return Err(bad(format!(
-                "tensor {name}: data offsets do not match its shape"
-            )));
-        }
-        buf.resize((end - start) as usize, 0);
-        file.seek(SeekFrom::Start(data_start + start))
-            .and_then(|_| file.read_exact(&mut buf))
-            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
-        let t =
-            Tensor::from_raw_buffer(&buf, dtype, &entry.shape, &Device::Cpu).map_err(load_err)?;
-        let t = if dtype == DType::F32 {
-            t
-        } else {
-            t.to_dtype(DType::F32).map_err(load_err)?
-        };
-        out.insert(name, t);
+        .collect()
+}
+
+fn tensor_info(
+    entry: &TensorEntry,
+    file: usize,
+    data_start: u64,
+    file_len: u64,
+) -> std::result::Result<TensorInfo, String> {
+    let dtype = safetensors_dtype(&entry.dtype)
+        .ok_or_else(|| format!("dtype {} is not supported", entry.dtype))?;
+    if entry.shape.len() > MAX_TENSOR_DIMS {
+        return Err(format!("{} dimensions", entry.shape.len()));
     }
-    Ok(out)
+    let elems = entry
+        .shape
+        .iter()
+        .try_fold(1usize, |n, d| n.checked_mul(*d))
+        .ok_or("shape overflows")?;
+    let expected = (elems as u64).saturating_mul(dtype.size_in_bytes() as u64);
+    let [start, end] = entry.data_offsets;
+    let (start, end) = (
+        data_start.saturating_add(start),
+        data_start.saturating_add(end),
+    );
+    if end < start || end - start != expected || end > file_len {
+        return Err("data offsets do not match its shape".into());
+    }
+    Ok(TensorInfo {
+        file,
+        dtype,
+        shape: entry.shape.clone(),
+        start,
+        end,
+    })
 }
 
 fn safetensors_dtype(name: &str) -> Option<DType> {
@@ -196,15 +285,14 @@ fn safetensors_dtype(name: &str) -> Option<DType> {
 }
 
 /// The distinct shard files named by `model.safetensors.index.json`, checked to stay inside `dir`.
-fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+fn shard_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let index_path = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index_path).map_err(|_| {
-        InferenceError::Load(
+    if !index_path.is_file() {
+        return Err(InferenceError::Load(
             "neither model.safetensors nor model.safetensors.index.json found".into(),
-        )
-    })?;
-    let index: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| InferenceError::Load(format!("model.safetensors.index.json: {e}")))?;
+        ));
+    }
+    let index = crate::config::read_json(dir, "model.safetensors.index.json")?;
     let map = index
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -212,6 +300,11 @@ fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
             InferenceError::Load("model.safetensors.index.json has no weight_map".into())
         })?;
     let names: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
+    if names.len() > MAX_SHARDS {
+        return Err(InferenceError::Load(format!(
+            "model.safetensors.index.json names more than {MAX_SHARDS} shards"
+        )));
+    }
     names
         .into_iter()
         .map(|name| {
@@ -227,6 +320,10 @@ fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 #[cfg(test)]
 mod load_tests {
     use super::*;
+
+    fn load_file(path: &Path) -> Result<HashMap<String, Tensor>> {
+        Ok(Checkpoint::open_file(path)?.read()?.map)
+    }
 
     fn write(dir: &Path, header: &str, data: &[u8]) -> std::path::PathBuf {
         let path = dir.join("model.safetensors");

@@ -1,44 +1,12 @@
 //! Loads every tiny model written by the `make_tiny_models` example and runs every task.
 
-#[path = "../examples/make_tiny_models.rs"]
-#[allow(dead_code)]
-mod make_tiny_models;
+mod common;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
+use common::{card_tag, models_dir};
 use serde_json::{Value, json};
 use wharf_inference::{InferenceError, Model, StreamToken, Task, plan_files, wants_stream};
-
-fn models_dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // Shared between runs, keyed by the generator's source: written once to a private
-        // directory, then renamed into place, so parallel runs never see half-written files.
-        let source = include_str!("../examples/make_tiny_models.rs");
-        let key = source.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let dir = root.join(format!("wharf-tiny-models-{key:016x}"));
-        if !dir.is_dir() {
-            let tmp = root.join(format!("wharf-tiny-models-tmp-{}", std::process::id()));
-            make_tiny_models::write_all(&tmp).expect("write tiny models");
-            if std::fs::rename(&tmp, &dir).is_err() {
-                // Another run won the race; its copy is identical.
-                let _ = std::fs::remove_dir_all(&tmp);
-            }
-        }
-        dir
-    })
-}
-
-fn card_tag(name: &str) -> Option<String> {
-    let readme = std::fs::read_to_string(models_dir().join(name).join("README.md")).ok()?;
-    readme
-        .lines()
-        .find_map(|l| l.strip_prefix("pipeline_tag: ").map(str::to_string))
-}
 
 fn load(name: &str) -> Model {
     let tag = card_tag(name);

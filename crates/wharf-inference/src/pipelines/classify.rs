@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) fn prepare_text_cls(p: &Params, inputs: &Value) -> Result<Job> {
+pub(super) fn prepare_text_cls(m: &EncoderModel, p: &Params, inputs: &Value) -> Result<Job> {
     let (t, _) = match inputs {
         // {"text": ..., "text_pair": ...} is the pipeline's pair form.
         Value::Object(o) => {
@@ -12,15 +12,15 @@ pub(super) fn prepare_text_cls(p: &Params, inputs: &Value) -> Result<Job> {
                 .ok_or_else(|| bad("inputs.text must be a string"))?;
             let pair = o.get("text_pair").and_then(Value::as_str);
             let item = match pair {
-                Some(b) => Item::Pair(text.to_string(), b.to_string()),
-                None => Item::Single(text.to_string()),
+                Some(b) => Item::Pair(m.tok.clip(text), m.tok.clip(b)),
+                None => Item::Single(m.tok.clip(text)),
             };
             return Ok(Job {
                 items: vec![item],
                 kind: text_cls_kind(p)?,
             });
         }
-        other => texts(other)?,
+        other => texts(other, m.tok.max_bytes)?,
     };
     Ok(Job {
         items: singles(t),
@@ -92,20 +92,32 @@ pub(super) fn label(m: &EncoderModel, i: usize) -> String {
         .unwrap_or_else(|| format!("LABEL_{i}"))
 }
 
-pub(super) fn prepare_zero_shot(p: &Params, inputs: &Value) -> Result<Job> {
-    let (t, single) = texts(inputs)?;
+/// Every size is checked before the (text, label) pairs are built: each pair carries the text
+/// and the template expanded with the label.
+pub(super) fn prepare_zero_shot(m: &EncoderModel, p: &Params, inputs: &Value) -> Result<Job> {
+    let (t, single) = texts(inputs, m.tok.max_bytes)?;
     let labels = p
         .strings("candidate_labels", true)?
         .filter(|l| !l.is_empty())
         .ok_or_else(|| bad("zero-shot-classification needs parameters.candidate_labels"))?;
-    if labels.len() * t.len() > MAX_INPUTS {
+    if labels.len() > MAX_CANDIDATE_LABELS {
+        return Err(bad(format!(
+            "at most {MAX_CANDIDATE_LABELS} candidate_labels per request, got {}",
+            labels.len()
+        )));
+    }
+    if labels.len().saturating_mul(t.len()) > MAX_INPUTS {
         return Err(bad(format!(
             "at most {MAX_INPUTS} (text, label) pairs per request"
         )));
     }
+    for l in &labels {
+        check_bytes("a candidate label", l, MAX_LABEL_BYTES)?;
+    }
     let template = p
         .str("hypothesis_template")?
         .unwrap_or("This example is {}.");
+    check_bytes("hypothesis_template", template, MAX_TEMPLATE_BYTES)?;
     if !template.contains("{}") {
         return Err(bad("hypothesis_template must contain {}"));
     }

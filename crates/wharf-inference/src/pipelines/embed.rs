@@ -17,8 +17,9 @@ pub(super) enum PoolMode {
 }
 
 impl Pooling {
-    /// Reads modules.json; plain models pool by mean without normalising.
-    pub fn load(dir: &Path, is_st: bool) -> Result<Pooling> {
+    /// Reads modules.json; plain models pool by mean without normalising. `hidden` is the
+    /// encoder's width: each Dense layer must read the width the one before it writes.
+    pub fn load(dir: &Path, is_st: bool, hidden: usize) -> Result<Pooling> {
         let mut p = Pooling {
             mode: PoolMode::Mean,
             dense: Vec::new(),
@@ -27,14 +28,15 @@ impl Pooling {
         if !is_st {
             return Ok(p);
         }
-        let modules = read_json(dir, "modules.json")?;
-        for module in modules.as_array().into_iter().flatten() {
-            let ty = module.get("type").and_then(Value::as_str).unwrap_or("");
-            let path = module.get("path").and_then(Value::as_str).unwrap_or("");
+        let mut width = hidden;
+        for (ty, path) in modules(dir)? {
             if ty.ends_with(".Pooling") {
-                p.mode = pool_mode(&read_json(&module_dir(dir, path)?, "config.json")?);
+                p.mode = pool_mode(&read_json(&module_dir(dir, &path)?, "config.json")?);
             } else if ty.ends_with(".Dense") {
-                p.dense.push(load_dense(&module_dir(dir, path)?)?);
+                let (lin, act) = load_dense(&module_dir(dir, &path)?)?;
+                lin.check(&format!("the Dense module {path}"), width, MAX_HIDDEN)?;
+                width = lin.out_dim();
+                p.dense.push((lin, act));
             } else if ty.ends_with(".Normalize") {
                 p.normalize = true;
             }
@@ -57,6 +59,40 @@ impl Pooling {
         }
         Ok(v)
     }
+}
+
+/// (type, path) of each module in modules.json, at most [`MAX_MODULES`].
+fn modules(dir: &Path) -> Result<Vec<(String, String)>> {
+    let modules = read_json(dir, "modules.json")?;
+    let list = modules.as_array().map_or(&[][..], Vec::as_slice);
+    if list.len() > MAX_MODULES {
+        return Err(InferenceError::Load(format!(
+            "modules.json lists {} modules, at most {MAX_MODULES}",
+            list.len()
+        )));
+    }
+    Ok(list
+        .iter()
+        .map(|m| {
+            let field = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            (field("type"), field("path"))
+        })
+        .collect())
+}
+
+/// Bytes the sentence-transformers Dense modules will take as f32, from their headers.
+pub(crate) fn module_bytes(dir: &Path, is_st: bool) -> Result<u64> {
+    if !is_st {
+        return Ok(0);
+    }
+    let mut total = 0u64;
+    for (ty, path) in modules(dir)? {
+        if ty.ends_with(".Dense") {
+            let file = module_dir(dir, &path)?.join("model.safetensors");
+            total = total.saturating_add(Checkpoint::open_file(&file)?.f32_bytes());
+        }
+    }
+    Ok(total)
 }
 
 pub(super) fn module_dir(dir: &Path, path: &str) -> Result<std::path::PathBuf> {
@@ -82,7 +118,7 @@ pub(super) fn pool_mode(cfg: &Value) -> PoolMode {
 
 pub(super) fn load_dense(dir: &Path) -> Result<(Lin, Option<Act>)> {
     let cfg = read_json_opt(dir, "config.json")?.unwrap_or(Value::Null);
-    let ws = Weights::load_file(&dir.join("model.safetensors"))?;
+    let ws = Checkpoint::open_file(&dir.join("model.safetensors"))?.read()?;
     let act = match cfg
         .get("activation_function")
         .and_then(Value::as_str)
@@ -142,7 +178,7 @@ pub(super) fn finish_features(
     Ok(one_or_list(per, single))
 }
 
-pub(super) fn prepare_similarity(inputs: &Value) -> Result<Job> {
+pub(super) fn prepare_similarity(m: &EncoderModel, inputs: &Value) -> Result<Job> {
     let source = inputs
         .get("source_sentence")
         .and_then(Value::as_str)
@@ -152,8 +188,9 @@ pub(super) fn prepare_similarity(inputs: &Value) -> Result<Job> {
             .get("sentences")
             .ok_or_else(|| bad("sentence-similarity inputs need \"sentences\""))?,
         "sentences",
+        m.tok.max_bytes,
     )?;
-    let mut items = vec![Item::Single(source.to_string())];
+    let mut items = vec![Item::Single(m.tok.clip(source))];
     items.extend(singles(sentences));
     Ok(Job {
         items,

@@ -3,15 +3,27 @@
 use super::*;
 
 pub(super) fn prepare_fill_mask(m: &EncoderModel, p: &Params, inputs: &Value) -> Result<Job> {
-    let (t, single) = texts(inputs)?;
+    let (t, single) = texts(inputs, m.tok.max_bytes)?;
     let (mask, _) = m
         .tok
         .mask
         .clone()
         .ok_or_else(|| InferenceError::Internal("no mask token".into()))?;
-    if let Some(bad_text) = t.iter().find(|s| !s.contains(&mask)) {
+    let masks: Vec<usize> = t.iter().map(|s| s.matches(mask.as_str()).count()).collect();
+    if let Some(i) = masks.iter().position(|&n| n == 0) {
+        let shown: String = t
+            .get(i)
+            .map_or("", String::as_str)
+            .chars()
+            .take(100)
+            .collect();
         return Err(bad(format!(
-            "No mask_token ({mask}) found on the input: {bad_text:?}"
+            "No mask_token ({mask}) found on the input: {shown:?}"
+        )));
+    }
+    if masks.iter().any(|&n| n > MAX_MASKS) {
+        return Err(bad(format!(
+            "at most {MAX_MASKS} mask tokens ({mask}) per input"
         )));
     }
     let vocab = m.enc.vocab_size();
@@ -21,10 +33,22 @@ pub(super) fn prepare_fill_mask(m: &EncoderModel, p: &Params, inputs: &Value) ->
         Some(ts) if ts.is_empty() => return Err(bad("targets is empty")),
         Some(ts) => Some(
             ts.iter()
-                .map(|s| target_id(m, s))
+                .map(|s| {
+                    check_bytes("a target", s, MAX_TARGET_BYTES)?;
+                    target_id(m, s)
+                })
                 .collect::<Result<Vec<u32>>>()?,
         ),
     };
+    // Each answer decodes its whole filled-in sequence: bounded per request.
+    let per_mask = targets.as_ref().map_or(top_k, |t| t.len().min(top_k));
+    let answers = masks.iter().sum::<usize>().saturating_mul(per_mask);
+    if answers > MAX_FILL_MASK_ANSWERS {
+        return Err(bad(format!(
+            "this request asks for {answers} answers (masks x top_k); at most \
+             {MAX_FILL_MASK_ANSWERS}"
+        )));
+    }
     Ok(Job {
         items: singles(t),
         kind: Kind::FillMask {

@@ -11,11 +11,16 @@ use crate::config::{Act, read_json, read_json_opt};
 use crate::encoder::Packed;
 use crate::encoder::{Lin, l2_normalize, rows, sigmoid, softmax};
 use crate::error::{InferenceError, Result, bad};
+use crate::limits::{
+    MAX_ANSWER_VALUES, MAX_CANDIDATE_LABELS, MAX_FILL_MASK_ANSWERS, MAX_GROUP_TOKENS, MAX_HIDDEN,
+    MAX_LABEL_BYTES, MAX_MASKS, MAX_MODULES, MAX_QA_CONTEXT_BYTES, MAX_REQUEST_TOKENS,
+    MAX_TARGET_BYTES, MAX_TEMPLATE_BYTES, check_bytes,
+};
 use crate::model::{EncoderModel, Head};
 use crate::params::{MAX_INPUTS, Params, string_list, texts};
 use crate::task::Task;
 use crate::tokenize::Item;
-use crate::weights::Weights;
+use crate::weights::Checkpoint;
 
 mod classify;
 mod embed;
@@ -26,8 +31,8 @@ mod token;
 pub use classify::legacy_zero_shot_answer;
 pub(crate) use classify::nli_ids;
 use classify::*;
-pub(crate) use embed::Pooling;
 use embed::*;
+pub(crate) use embed::{Pooling, module_bytes};
 use fill_mask::*;
 use qa::*;
 use token::*;
@@ -100,50 +105,133 @@ enum Agg {
 }
 
 /// Runs requests of one encoder model together; one result per request, same order.
+///
+/// Requests are answered group by group, a group holding at most [`MAX_GROUP_TOKENS`] tokens
+/// by its requests' upper bounds (a larger request forms a group alone): the hidden states of a
+/// group are dropped before the next one is encoded, so a batch of large requests holds one
+/// group's states, not all of them. Small requests still share forward passes.
 pub(crate) fn run(m: &EncoderModel, reqs: &[(Task, &Value)]) -> Vec<Result<Value>> {
-    let jobs: Vec<Result<Job>> = reqs.iter().map(|(t, b)| prepare(m, *t, b)).collect();
-    let items: Vec<&Item> = jobs.iter().flatten().flat_map(|j| j.items.iter()).collect();
-    let encoded = match encode_all(m, &items) {
-        Ok(e) => e,
-        Err(e) => return jobs.into_iter().map(|j| j.and(Err(dup(&e)))).collect(),
-    };
-    let mut rest = encoded.as_slice();
-    jobs.into_iter()
-        .map(|job| {
-            let job = job?;
-            let (mine, tail) = rest.split_at(job.items.len());
-            rest = tail;
-            finish(m, job.kind, mine)
-        })
+    let mut answers: Vec<Option<Result<Value>>> = (0..reqs.len()).map(|_| None).collect();
+    let mut group: Vec<(usize, Job)> = Vec::new();
+    let mut bound = 0usize;
+    for (i, (task, body)) in reqs.iter().enumerate() {
+        let job = match prepare(m, *task, body) {
+            Ok(job) => job,
+            Err(e) => {
+                answers[i] = Some(Err(e));
+                continue;
+            }
+        };
+        let tokens = token_bound(m, &job);
+        if !group.is_empty() && bound.saturating_add(tokens) > MAX_GROUP_TOKENS {
+            answer_group(m, std::mem::take(&mut group), &mut answers);
+            bound = 0;
+        }
+        bound = bound.saturating_add(tokens);
+        group.push((i, job));
+    }
+    answer_group(m, group, &mut answers);
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(InferenceError::Internal("no answer".into()))))
         .collect()
 }
 
-fn dup(e: &InferenceError) -> InferenceError {
-    match e {
-        InferenceError::Unsupported(s) => InferenceError::Unsupported(s.clone()),
-        InferenceError::BadInput(s) => InferenceError::BadInput(s.clone()),
-        InferenceError::Load(s) => InferenceError::Load(s.clone()),
-        InferenceError::Internal(s) => InferenceError::Internal(s.clone()),
+/// Most tokens a request can make: its items are truncated to the model's input length, and a
+/// question-answering context makes at most [`crate::limits::MAX_QA_WINDOWS`] windows.
+fn token_bound(m: &EncoderModel, job: &Job) -> usize {
+    match job.kind {
+        Kind::Qa { .. } => MAX_GROUP_TOKENS,
+        _ => job.items.len().saturating_mul(m.tok.max_tokens),
     }
 }
 
-/// Tokenizes all items, runs them in packed batches (sequences end to end, no padding) and
-/// returns per-item hidden states in the original order. A question-answering model also runs
-/// the overflow windows of long contexts.
-fn encode_all(m: &EncoderModel, items: &[&Item]) -> Result<Vec<Encoded>> {
-    // Per item its windows: one, except for long question-answering contexts.
-    let per_item: Vec<Vec<Encoding>> = if m.task == Task::QuestionAnswering {
-        items
+/// Tokenizes, checks, encodes and answers one group of requests.
+fn answer_group(m: &EncoderModel, group: Vec<(usize, Job)>, answers: &mut [Option<Result<Value>>]) {
+    if group.is_empty() {
+        return;
+    }
+    let items: Vec<&Item> = group.iter().flat_map(|(_, j)| j.items.iter()).collect();
+    let mut tokenized = match tokenize(m, &items) {
+        Ok(t) => t.into_iter(),
+        Err(e) => {
+            for (i, _) in &group {
+                answers[*i] = Some(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    let mut accepted: Vec<(usize, Job)> = Vec::with_capacity(group.len());
+    let mut windows: Vec<Vec<Encoding>> = Vec::new();
+    for (i, job) in group {
+        let mine: Vec<Vec<Encoding>> = tokenized.by_ref().take(job.items.len()).collect();
+        match check_tokens(m, &job, &mine) {
+            Ok(()) => {
+                windows.extend(mine);
+                accepted.push((i, job));
+            }
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    let encoded = match encode_all(m, windows) {
+        Ok(e) => e,
+        Err(e) => {
+            for (i, _) in accepted {
+                answers[i] = Some(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    let mut rest = encoded.as_slice();
+    for (i, job) in accepted {
+        let (mine, tail) = rest.split_at(job.items.len().min(rest.len()));
+        rest = tail;
+        answers[i] = Some(finish(m, job.kind, mine));
+    }
+}
+
+/// Refuses a request whose tokens (after truncation, QA windows included) exceed
+/// [`MAX_REQUEST_TOKENS`], or whose per-token embeddings would exceed [`MAX_ANSWER_VALUES`].
+fn check_tokens(m: &EncoderModel, job: &Job, encs: &[Vec<Encoding>]) -> Result<()> {
+    let tokens: usize = encs.iter().flatten().map(|e| e.len().max(1)).sum();
+    if tokens > MAX_REQUEST_TOKENS {
+        return Err(bad(format!(
+            "this request has {tokens} tokens after truncation; at most {MAX_REQUEST_TOKENS} per \
+             request"
+        )));
+    }
+    let per_token = !(m.sentence_transformers || m.task == Task::SentenceSimilarity);
+    if matches!(job.kind, Kind::Features { .. }) && per_token {
+        let values = tokens.saturating_mul(m.enc.cfg.hidden);
+        if values > MAX_ANSWER_VALUES {
+            return Err(bad(format!(
+                "the answer would hold {values} numbers (tokens x hidden size); at most \
+                 {MAX_ANSWER_VALUES} per request"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Per item its encodings: one, except for long question-answering contexts (windows).
+fn tokenize(m: &EncoderModel, items: &[&Item]) -> Result<Vec<Vec<Encoding>>> {
+    if m.task == Task::QuestionAnswering {
+        return items
             .iter()
             .map(|item| match item {
                 Item::Pair(q, c) => m.tok.encode_windows(q, c),
                 Item::Single(_) => m.tok.encode(&[(*item).clone()]),
             })
-            .collect::<Result<_>>()?
-    } else {
-        let owned: Vec<Item> = items.iter().map(|i| (*i).clone()).collect();
-        m.tok.encode(&owned)?.into_iter().map(|e| vec![e]).collect()
-    };
+            .collect();
+    }
+    let owned: Vec<Item> = items.iter().map(|i| (*i).clone()).collect();
+    Ok(m.tok.encode(&owned)?.into_iter().map(|e| vec![e]).collect())
+}
+
+/// Runs tokenized items in packed batches (sequences end to end, no padding) and returns
+/// per-item hidden states in the original order, with the further windows of long
+/// question-answering contexts.
+fn encode_all(m: &EncoderModel, per_item: Vec<Vec<Encoding>>) -> Result<Vec<Encoded>> {
     let seqs: Vec<&Encoding> = per_item.iter().flatten().collect();
     let mut hidden: Vec<Option<Tensor>> = vec![None; seqs.len()];
     let order: Vec<usize> = (0..seqs.len()).collect();
@@ -204,25 +292,26 @@ fn prepare(m: &EncoderModel, task: Task, body: &Value) -> Result<Job> {
     let inputs = p.inputs()?;
     match task {
         Task::FeatureExtraction => {
-            let (mut t, single) = texts(inputs)?;
+            let (mut t, single) = texts(inputs, m.tok.max_bytes)?;
             let normalize = p.bool("normalize")?.unwrap_or(false);
             if let Some(name) = p.str("prompt_name")? {
                 let prompt = m
                     .prompts
                     .get(name)
                     .ok_or_else(|| bad(format!("unknown prompt_name {name:?}")))?;
-                t.iter_mut().for_each(|s| s.insert_str(0, prompt));
+                t.iter_mut()
+                    .for_each(|s| *s = m.tok.clip(&format!("{prompt}{s}")));
             }
             Ok(Job {
                 items: singles(t),
                 kind: Kind::Features { single, normalize },
             })
         }
-        Task::SentenceSimilarity => prepare_similarity(inputs),
+        Task::SentenceSimilarity => prepare_similarity(m, inputs),
         Task::FillMask => prepare_fill_mask(m, &p, inputs),
-        Task::TextClassification => prepare_text_cls(&p, inputs),
-        Task::TokenClassification => prepare_token_cls(&p, inputs),
-        Task::ZeroShotClassification => prepare_zero_shot(&p, inputs),
+        Task::TextClassification => prepare_text_cls(m, &p, inputs),
+        Task::TokenClassification => prepare_token_cls(m, &p, inputs),
+        Task::ZeroShotClassification => prepare_zero_shot(m, &p, inputs),
         Task::QuestionAnswering => prepare_qa(&p, inputs),
         Task::TextGeneration => Err(InferenceError::Unsupported(
             "text-generation needs a decoder model".into(),

@@ -13,6 +13,8 @@ pub(super) fn prepare_qa(p: &Params, inputs: &Value) -> Result<Job> {
             .ok_or_else(|| bad(format!("question-answering inputs need \"{k}\" (a string)")))
     };
     let (question, context) = (get("question")?, get("context")?);
+    // The whole context is read (in windows), so it is bounded rather than cut.
+    check_bytes("the context", &context, MAX_QA_CONTEXT_BYTES)?;
     let top_k = p.usize("top_k")?.unwrap_or(1).clamp(1, 20);
     let max_len = p.usize("max_answer_len")?.unwrap_or(15).max(1);
     let impossible = p.bool("handle_impossible_answer")?.unwrap_or(false);

@@ -2,8 +2,8 @@
 
 use super::*;
 
-pub(super) fn prepare_token_cls(p: &Params, inputs: &Value) -> Result<Job> {
-    let (t, single) = texts(inputs)?;
+pub(super) fn prepare_token_cls(m: &EncoderModel, p: &Params, inputs: &Value) -> Result<Job> {
+    let (t, single) = texts(inputs, m.tok.max_bytes)?;
     let agg = match p.str("aggregation_strategy")?.unwrap_or("simple") {
         "none" => Agg::None,
         "simple" => Agg::Simple,

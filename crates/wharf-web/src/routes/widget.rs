@@ -226,14 +226,9 @@ mod imp {
     }
 
     /// The task of a model's widget: the card's `pipeline_tag`, when the server runs it and
-    /// the card does not turn inference off.
+    /// the card does not turn inference off (the hub's rule, the one the API applies).
     fn widget_task(info: &RepoInfo) -> Option<Task> {
-        let off = info
-            .card_data
-            .as_ref()
-            .and_then(|c| c.get("inference"))
-            .is_some_and(|v| *v == Value::Bool(false));
-        if off {
+        if wharf_hub::Hub::card_disables_inference(info.card_data.as_ref()) {
             return None;
         }
         Task::from_pipeline_tag(info.derived.pipeline_tag.as_deref()?)
