@@ -2,6 +2,7 @@
 //! every layer speaks, plus pure parsers of model-file headers. No IO, no async, no HTTP.
 
 pub mod error;
+pub mod gguf;
 pub mod lfs_pointer;
 pub mod names;
 pub mod safetensors;
