@@ -2,6 +2,8 @@
 //! every layer speaks, plus pure parsers of model-file headers. No IO, no async, no HTTP.
 
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gguf;
 pub mod lfs_pointer;
 pub mod names;
