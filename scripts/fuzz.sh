@@ -13,8 +13,10 @@
 # seed-* files first, then the smallest), so the corpus `cargo test` replays stays small.
 #
 # Environment: FUZZ_RUNS (executions per target), FUZZ_SANITIZER (address | none; default
-# address), FUZZ_TIMEOUT (seconds per input, 10), FUZZ_RSS_MB (2048), FUZZ_NICE (19),
-# FUZZ_REPORT (bench/fuzz-report.md), FUZZ_CORPUS_CAP (200).
+# address: none is 2-3x faster and still catches panics, timeouts and RSS growth, not memory
+# errors in dependencies' unsafe code), FUZZ_TIMEOUT (seconds per input, 10), FUZZ_RSS_MB
+# (2048), FUZZ_NICE (19), FUZZ_REPORT (bench/fuzz-report.md), FUZZ_CORPUS_CAP (200),
+# FUZZ_TARGET_DIR (fuzz/target, fuzz/target-<sanitizer> for other sanitizers).
 #
 # The fuzzers need nightly compiler flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept
 # them. cargo-fuzz is installed from crates.io when missing.
@@ -35,6 +37,9 @@ NICE=${FUZZ_NICE:-19}
 REPORT=${FUZZ_REPORT:-$ROOT/bench/fuzz-report.md}
 RESULTS="$ROOT/bench/fuzz-results.tsv"
 CAP=${FUZZ_CORPUS_CAP:-200}
+# One build directory per sanitizer, so switching does not rebuild everything.
+TARGET_DIR=${FUZZ_TARGET_DIR:-$FUZZ/target}
+[ "$SANITIZER" = address ] || TARGET_DIR=${FUZZ_TARGET_DIR:-$FUZZ/target-$SANITIZER}
 export RUSTC_BOOTSTRAP=1
 
 log() { printf '[fuzz] %s\n' "$*" >&2; }
@@ -76,12 +81,13 @@ all_targets() { (cd "$FUZZ" && cargo fuzz list); }
 binary() {
     local host
     host=$(rustc -vV | sed -n 's/^host: //p')
-    echo "$FUZZ/target/$host/release/$1"
+    echo "$TARGET_DIR/$host/release/$1"
 }
 
 build() {
     log "building targets (sanitizer: $SANITIZER)"
-    (cd "$FUZZ" && nice -n 10 cargo fuzz build --debug-assertions --sanitizer "$SANITIZER")
+    (cd "$FUZZ" && nice -n 10 cargo fuzz build --debug-assertions --sanitizer "$SANITIZER" \
+        --target-dir "$TARGET_DIR")
 }
 
 # Runs one target; appends its row to the results.
@@ -114,7 +120,7 @@ run_target() {
             "$log_file" | head -n 20 >&2 || true
     fi
     record "$target" "$execs" "$seconds" "$rate" "$crashes" "$corpus_files" "$corpus_kb" \
-        "$(date -u +%Y-%m-%d)"
+        "$SANITIZER" "$(date -u +%Y-%m-%d)"
     return "$status"
 }
 
@@ -133,13 +139,15 @@ report() {
         echo "# Fuzzing report"
         echo
         echo "Written by \`scripts/fuzz.sh\`: the latest run of each target (libFuzzer via cargo-fuzz,"
-        echo "sanitizer \`$SANITIZER\`, debug assertions on, \`-rss_limit_mb=$RSS_MB -malloc_limit_mb=$RSS_MB"
-        echo "-timeout=$TIMEOUT\`, at \`nice $NICE\` on a shared 2-core machine, so exec/s are a lower bound)."
-        echo "Corpus: committed files in \`fuzz/corpus/<target>/\` that \`cargo test\` replays."
+        echo "debug assertions and overflow checks on, \`-rss_limit_mb=$RSS_MB -malloc_limit_mb=$RSS_MB"
+        echo "-timeout=$TIMEOUT\`, at \`nice $NICE\` on a 2-core machine shared with other builds, so"
+        echo "seconds and exec/s depend on their load). Crashes: inputs the run saved as crashing,"
+        echo "timing out or running out of memory (a run stops at the first). Corpus: the committed"
+        echo "files in \`fuzz/corpus/<target>/\` that \`cargo test\` replays."
         echo
-        echo "| target | executions | seconds | exec/s | crashes | corpus files | corpus KiB | date |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---|"
-        awk -F'\t' '{ printf "| %s | %\047d | %d | %\047d | %d | %d | %d | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$RESULTS"
+        echo "| target | executions | seconds | exec/s | crashes | corpus files | corpus KiB | sanitizer | date |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
+        awk -F'\t' '{ printf "| %s | %\047d | %d | %\047d | %d | %d | %d | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$RESULTS"
     } >"$REPORT"
     cat "$REPORT"
 }
