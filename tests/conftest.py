@@ -29,6 +29,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def free_port():
+    return _free_port()
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -260,6 +264,47 @@ def _log_tail(path, n=40):
         return f"(no server log: {e})"
 
 
+# The suite sends thousands of requests from one address and a few wrong credentials on
+# purpose; the defaults would start refusing it.
+SUITE_RATE_LIMITS = "api=1000000,resolvers=1000000,pages=1000000,auth=100000"
+
+
+def start_server(data_dir, port, log_path, rate_limits=None, extra_args=()):
+    """Starts `wharf serve` on `data_dir` and waits until it answers; returns (process, log)."""
+    log = open(log_path, "wb")
+    # LFS objects are converted to Xet storage as soon as they are uploaded (test_xet.py).
+    env = dict(os.environ, NO_COLOR="1", WHARF_XET_CONVERT_DELAY="0")
+    if rate_limits is not None:
+        env["WHARF_RATE_LIMITS"] = rate_limits
+    proc = subprocess.Popen([str(WHARF_BIN), "--data", str(data_dir), "serve", "--listen", f"127.0.0.1:{port}",
+                             *extra_args],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/models", timeout=2).status_code == 200:
+                return proc, log
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    log.close()
+    pytest.exit(f"wharf did not start on port {port}:\n{_log_tail(log_path)}", returncode=2)
+
+
+def stop_server(proc, log):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
 @pytest.fixture(scope="session")
 def hub(request):
     if not WHARF_BIN.exists():
@@ -279,39 +324,13 @@ def hub(request):
         "alice_read": _token("alice", "read", data_dir),
     }
 
-    log = open(log_path, "wb")
-    # LFS objects are converted to Xet storage as soon as they are uploaded (test_xet.py).
-    env = dict(os.environ, NO_COLOR="1", WHARF_XET_CONVERT_DELAY="0")
-    proc = subprocess.Popen([str(WHARF_BIN), "--data", str(data_dir), "serve", "--listen", f"127.0.0.1:{PORT}"],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    ready = False
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if requests.get(f"{ENDPOINT}/api/models", timeout=2).status_code == 200:
-                ready = True
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    if not ready:
-        proc.kill()
-        proc.wait()
-        log.close()
-        pytest.exit(f"wharf did not start on {ENDPOINT}:\n{_log_tail(log_path)}", returncode=2)
+    # Limits far above what the suite sends (tests of the limits start their own server).
+    proc, log = start_server(data_dir, PORT, log_path, rate_limits=SUITE_RATE_LIMITS)
 
     yield Hub(ENDPOINT, data_dir, tokens)
 
     died = proc.poll() is not None
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    stop_server(proc, log)
     if died or request.session.testsfailed:
         reason = "the server died" if died else "tests failed"
         _REPORT.append(f"last lines of the server log ({reason}):\n{_log_tail(log_path)}")

@@ -121,9 +121,17 @@ def test_downloads_count_config_json_only(hub):
     hub.commit_ok(repo, [hub.op_file("config.json", b"{}"), hub.op_file("model.txt", b"m"),
                          hub.op_file("sub/config.json", b"{}")], hub.alice)
     assert _downloads(hub, repo) == 0
+    # HEAD (the client's metadata check) never counts.
+    assert hub.request("HEAD", f"/{repo}/resolve/main/config.json").status_code == 200
+    assert _downloads(hub, repo) == 0
+    assert hub.request("GET", f"/{repo}/resolve/main/config.json").status_code == 200
+    assert _downloads(hub, repo) == 1
+    # The same client again within the window does not count twice.
     assert hub.request("GET", f"/{repo}/resolve/main/config.json").status_code == 200
     assert _downloads(hub, repo) == 1
     hub.request("GET", f"/{repo}/resolve/main/config.json", hub.bob)
+    assert _downloads(hub, repo) == 2
+    hub.request("HEAD", f"/{repo}/resolve/main/config.json", hub.alice)
     assert _downloads(hub, repo) == 2
     for path in ("model.txt", ".gitattributes", "sub/config.json", "nope.json"):
         hub.request("GET", f"/{repo}/resolve/main/{path}")

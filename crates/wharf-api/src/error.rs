@@ -37,55 +37,7 @@ impl ApiError {
     }
 }
 
-/// The status the Hub uses for each kind.
-pub fn status_of(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::RepoNotFound
-        | ErrorKind::RevisionNotFound
-        | ErrorKind::EntryNotFound
-        | ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::GatedRepo | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// Header values must be visible ASCII; anything else is replaced so the message survives.
-pub fn header_safe(message: &str) -> HeaderValue {
-    let clean: String = message
-        .chars()
-        .take(512)
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("Error"))
-}
-
-/// Builds the Hub's error response for a status and message.
-pub fn error_response(status: StatusCode, code: Option<&str>, message: &str) -> Response {
-    let body = serde_json::json!({ "error": message });
-    let mut response = (status, axum::Json(body)).into_response();
-    let headers = response.headers_mut();
-    if let Some(code) = code {
-        headers.insert(
-            "x-error-code",
-            HeaderValue::from_str(code).unwrap_or_else(|_| HeaderValue::from_static("Error")),
-        );
-    }
-    headers.insert("x-error-message", header_safe(message));
-    response
-}
+pub use wharf_http::errors::{error_response, header_safe, kind_headers, status_of};
 
 /// The Hub's answer while a model loads for inference: 503 with `estimated_time` (seconds).
 #[cfg_attr(not(feature = "inference"), expect(dead_code))]
@@ -108,6 +60,7 @@ impl IntoResponse for ApiError {
             tracing::error!(message = %self.error.message, "request failed with an internal error");
         }
         let mut response = error_response(status_of(kind), kind.hub_code(), &self.error.message);
+        response.headers_mut().extend(kind_headers(kind));
         if kind == ErrorKind::Unauthorized {
             response.headers_mut().insert(
                 "www-authenticate",
@@ -131,10 +84,5 @@ mod tests {
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert_eq!(r.headers()["x-error-code"], "RepoNotFound");
         assert_eq!(r.headers()["x-error-message"], "Repository not found");
-    }
-
-    #[test]
-    fn messages_are_header_safe() {
-        assert_eq!(header_safe("bad\npath é"), "bad?path ?");
     }
 }

@@ -58,7 +58,8 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let creds = credentials(&parts.headers)?;
-        Ok(Auth(state.hub.authenticate(&creds).await?))
+        let origin = wharf_http::ClientAddr::of(&parts.extensions);
+        Ok(Auth(state.hub.authenticate(&creds, &origin).await?))
     }
 }
 

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod json;
 mod middleware;
+pub mod ndjson;
 mod routes;
 
 pub use error::{ApiError, ApiResult};
@@ -23,9 +24,8 @@ pub struct AppState {
     pub public_url: Option<String>,
 }
 
-/// Bodies of JSON endpoints stay small; commits carry base64 content and get more room.
+/// Bodies of JSON endpoints stay small (the commit route reads and bounds its own body).
 const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
-const COMMIT_BODY_LIMIT: usize = 1024 * 1024 * 1024;
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
@@ -83,7 +83,7 @@ pub fn router(state: AppState) -> Router {
             "/api/{kind}/{ns}/{name}/commit/{rev}",
             post(commit::create_commit),
         )
-        .layer(DefaultBodyLimit::max(COMMIT_BODY_LIMIT));
+        .layer(DefaultBodyLimit::disable());
     let transfers = Router::new()
         .route(
             "/api/lfs/upload/{repo_id}/{oid}/{size}",
@@ -127,8 +127,7 @@ pub fn router(state: AppState) -> Router {
         .merge(inference::routes())
         .fallback(repo_paths::dispatch)
         .with_state(state)
-        // git gzips large fetch negotiations; other clients may too.
-        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(middleware::refuse_encoded_bodies))
         .layer(axum::middleware::from_fn(middleware::hub_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,

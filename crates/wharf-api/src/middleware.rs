@@ -1,6 +1,7 @@
 //! Cross-cutting layers: a request id on every response, panics turned into the Hub's error
-//! shape, and a safety net that rewrites any plain-text error (unmatched route, wrong method,
-//! body too large) into `{"error": …}` with `X-Error-Message`.
+//! shape, a safety net that rewrites any plain-text error (unmatched route, wrong method,
+//! body too large) into `{"error": …}` with `X-Error-Message`, and the refusal of compressed
+//! request bodies where no client sends them.
 
 use crate::error::error_response;
 use axum::body::Body;
@@ -26,6 +27,25 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     response.headers_mut().insert("x-request-id", id);
     response
+}
+
+/// Compressed request bodies are only taken where git sends them (the fetch negotiation of
+/// `git-upload-pack`, decompressed there under a size cap); anywhere else a small gzip body
+/// could expand a thousandfold, so it is a 415 before anything is read.
+pub async fn refuse_encoded_bodies(req: Request, next: Next) -> Response {
+    let encoded = req
+        .headers()
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    if encoded && !req.uri().path().ends_with("/git-upload-pack") {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            "Compressed request bodies are not accepted here",
+        );
+    }
+    next.run(req).await
 }
 
 /// Rewrites errors that did not come from our own error type.

@@ -33,6 +33,10 @@ pub enum ErrorKind {
     NotFound,
     /// Range outside the content.
     RangeNotSatisfiable,
+    /// A rate limit was reached; the caller may try again after this many seconds.
+    TooManyRequests { retry_after: u32 },
+    /// The server is at capacity for this kind of work right now (try again shortly).
+    Busy,
     /// A fault on our side; the message is generic, details go to the log.
     Internal,
 }
@@ -92,6 +96,10 @@ impl Error {
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Unauthorized, message)
+    }
+    /// A rate limit was reached; `retry_after` seconds until the window turns.
+    pub fn too_many_requests(retry_after: u32, message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::TooManyRequests { retry_after }, message)
     }
     /// An internal fault. The detail is logged here, once, and never shown to the caller.
     pub fn internal(detail: impl fmt::Display) -> Self {

@@ -15,7 +15,7 @@ const SERVER_CONFIG: &str = "\
 \tfsync = all
 [uploadpack]
 \tallowFilter = true
-\tallowAnySHA1InWant = true
+\tallowReachableSHA1InWant = true
 [receive]
 \tfsckObjects = true
 [http]

@@ -11,6 +11,7 @@ mod durable;
 mod editor;
 mod history;
 mod init;
+pub mod limits;
 mod odb;
 mod rawtree;
 mod refname;

@@ -57,6 +57,19 @@ pub struct ServiceCall {
 }
 
 /// `version=2` or `version=2:object-format=sha1` style values only; anything else is dropped.
+/// The client's `Git-Protocol` value without its `version=` key (None when nothing is left or
+/// the value is malformed).
+fn without_version(p: &str) -> Option<String> {
+    if !valid_protocol(p) {
+        return None;
+    }
+    let kept: Vec<&str> = p
+        .split(':')
+        .filter(|kv| !kv.starts_with("version="))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(":"))
+}
+
 fn valid_protocol(p: &str) -> bool {
     !p.is_empty()
         && p.len() < 256
@@ -70,10 +83,23 @@ fn valid_protocol(p: &str) -> bool {
         })
 }
 
+/// Settings forced on every service, whatever an older repository's config says: pushes are
+/// durable (git does not fsync loose objects and refs by default), and a fetch may only ask for
+/// objects reachable from a ref (`allowAnySHA1InWant` would serve force-pushed-away secrets
+/// to anyone who knows their id; partial clones only need reachable ones).
+const SERVICE_CONFIG: [&str; 5] = [
+    "core.fsync=all",
+    "core.fsyncMethod=fsync",
+    "uploadpack.allowAnySHA1InWant=false",
+    "uploadpack.allowReachableSHA1InWant=true",
+    "uploadpack.allowFilter=true",
+];
+
 fn command(call: &ServiceCall, advertise: bool) -> Command {
     let mut cmd = Command::new("git");
-    // Pushes must be durable: git does not fsync loose objects and refs by default.
-    cmd.args(["-c", "core.fsync=all", "-c", "core.fsyncMethod=fsync"]);
+    for setting in SERVICE_CONFIG {
+        cmd.arg("-c").arg(setting);
+    }
     if let Some(hooks) = &call.hooks_dir {
         cmd.arg("-c")
             .arg(format!("core.hooksPath={}", hooks.display()));
@@ -90,7 +116,10 @@ fn command(call: &ServiceCall, advertise: bool) -> Command {
         }
     }
     cmd.env("GIT_CONFIG_NOSYSTEM", "1");
-    if let Some(p) = call.protocol.as_deref().filter(|p| valid_protocol(p)) {
+    // Protocol v2 is not offered: git's v2 `fetch` serves any object named by id, reachable or
+    // not (it ignores the allow*SHA1InWant settings), while v0 checks reachability. Clients
+    // asking for v2 fall back to v0 by themselves; only the protocol's non-version keys pass.
+    if let Some(p) = call.protocol.as_deref().and_then(without_version) {
         cmd.env("GIT_PROTOCOL", p);
     }
     cmd.envs(call.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -206,6 +235,65 @@ impl RunningService {
     }
 }
 
+/// Bytes `first..=last` of blob `oid`, streamed from `git cat-file` so that a large blob (or a
+/// small range of one) never sits in memory whole. Bytes before `first` are read and dropped.
+pub fn blob_stream(
+    git_dir: &Path,
+    oid: &str,
+    first: u64,
+    last: u64,
+) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
+    if oid.len() != 40 || !oid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::bad_request(format!("Not a blob id: {oid}")));
+    }
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["cat-file", "blob", oid])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::internal("git cat-file has no stdout"))?;
+    let window = window_of(ReaderStream::with_capacity(stdout, 64 * 1024), first, last);
+    // The child lives as long as the stream; dropping the stream kills it.
+    let keep_alive = futures::stream::once(async move {
+        let _ = child.wait().await;
+    })
+    .filter_map(|()| async { None });
+    Ok(window.chain(keep_alive).boxed())
+}
+
+/// The part of `input` between offsets `first` and `last` (inclusive).
+fn window_of(
+    input: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    first: u64,
+    last: u64,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    let end = last.saturating_add(1);
+    input
+        .scan(0u64, move |offset, item| {
+            let start = *offset;
+            let piece = match item {
+                Ok(b) => b,
+                Err(e) => return futures::future::ready(Some(Err(e))),
+            };
+            *offset = start + piece.len() as u64;
+            if start >= end {
+                return futures::future::ready(None);
+            }
+            let from = first.saturating_sub(start).min(piece.len() as u64) as usize;
+            let to = (end - start).min(piece.len() as u64) as usize;
+            futures::future::ready(Some(Ok(piece.slice(from..to.max(from)))))
+        })
+        .filter(|item| futures::future::ready(item.as_ref().map_or(true, |b| !b.is_empty())))
+        .boxed()
+}
+
 /// Whether `ancestor` is an ancestor of `descendant` (for logging forced pushes).
 pub async fn is_ancestor(git_dir: &Path, ancestor: &str, descendant: &str) -> bool {
     Command::new("git")
@@ -225,12 +313,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn protocol_version_is_never_passed_on() {
+        assert_eq!(without_version("version=2"), None);
+        assert_eq!(
+            without_version("version=2:object-format=sha1").as_deref(),
+            Some("object-format=sha1")
+        );
+        assert_eq!(without_version("version=2;rm -rf"), None);
+    }
+
+    #[test]
     fn protocol_header_is_checked() {
         assert!(valid_protocol("version=2"));
         assert!(valid_protocol("version=2:object-format=sha1"));
         assert!(!valid_protocol("version=2;rm -rf"));
         assert!(!valid_protocol(""));
         assert!(!valid_protocol("=2"));
+    }
+
+    #[tokio::test]
+    async fn windows_cut_the_stream() {
+        let pieces = || {
+            futures::stream::iter([&b"abc"[..], b"defg", b"hij"].map(|p| Ok(Bytes::from_static(p))))
+        };
+        let collect = |first, last| async move {
+            let mut out = Vec::new();
+            let mut s = window_of(pieces(), first, last);
+            while let Some(piece) = s.next().await {
+                out.extend_from_slice(&piece.expect("piece"));
+            }
+            String::from_utf8(out).expect("utf8")
+        };
+        assert_eq!(collect(0, 9).await, "abcdefghij");
+        assert_eq!(collect(2, 4).await, "cde");
+        assert_eq!(collect(3, 6).await, "defg");
+        assert_eq!(collect(9, 20).await, "j");
+        assert_eq!(collect(5, 5).await, "f");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use gix::objs::tree::{EntryKind as GitEntryKind, EntryMode};
 use wharf_core::lfs_pointer::{LfsPointer, MAX_POINTER_SIZE};
 use wharf_core::{Error, Result};
 
+use crate::limits::{MAX_TREE_DEPTH, MAX_TREE_ENTRIES};
 use crate::odb::{self, internal};
 use crate::{EntryKind, GitRepo, TreeEntry};
 
@@ -139,7 +140,16 @@ fn list_children(
     Ok(out)
 }
 
-/// Depth-first with an explicit stack: pushed repositories may nest deeper than our stack allows.
+/// A tree past the limits pushes are held to (one pushed before they existed).
+fn too_large() -> Error {
+    Error::unprocessable(format!(
+        "This tree is too large to list: more than {MAX_TREE_ENTRIES} files and folders, or \
+         folders nested deeper than {MAX_TREE_DEPTH} levels"
+    ))
+}
+
+/// Depth-first with an explicit stack: pushed repositories may nest deeper than our stack
+/// allows. Stops at the limits pushes are held to, so an old tree bomb costs a bounded read.
 fn list_recursive(
     repo: &gix::Repository,
     cache: &BlobInfoCache,
@@ -153,8 +163,14 @@ fn list_recursive(
             stack.pop();
             continue;
         };
+        if out.len() as u64 >= MAX_TREE_ENTRIES {
+            return Err(too_large());
+        }
         let path = join(prefix, &e.filename);
         if e.mode.is_tree() {
+            if stack.len() as u32 >= MAX_TREE_DEPTH {
+                return Err(too_large());
+            }
             let children = odb::read_tree(repo, e.oid)?;
             stack.push((path.clone(), children.into_iter()));
         }

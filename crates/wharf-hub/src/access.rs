@@ -1,5 +1,8 @@
-//! Who is calling, and what they may do. Reading a private repository one may not see fails
-//! exactly like reading a missing one (`RepoNotFound`), so existence never leaks.
+//! Who is calling, and what they may do: the one access decision every route takes, API, git,
+//! LFS, Xet, web and inference alike ([`Hub::repo`] / [`Hub::authorize`]). Reading a private
+//! repository one may not see fails exactly like reading a missing one (`RepoNotFound`), so
+//! existence never leaks; the contents of a gated repository need an accepted request (or a
+//! role in its namespace); writing needs a role and a credential that may write.
 
 use crate::{Hub, RepoAddress, RepoHandle};
 use sha2::{Digest, Sha256};
@@ -26,6 +29,9 @@ pub struct Caller {
     /// The scope of the credential: a token's role, or `Write` for a password.
     pub scope: Option<Role>,
     pub token_label: Option<String>,
+    /// The hub token the request presented: what a credential minted from this request (a
+    /// signed LFS URL, a Xet token) is bound to, so revoking the token stops it too.
+    pub token_id: Option<i64>,
     /// Organizations the user belongs to, with the user's role.
     pub orgs: Vec<(Account, Role)>,
 }
@@ -33,7 +39,11 @@ pub struct Caller {
 /// What an operation needs from a repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
+    /// See that the repository exists and read its metadata: card, file list, history, refs.
     Read,
+    /// Read file contents (resolve, LFS and Xet downloads, git fetch, inference): `Read` plus
+    /// the gate of a gated repository.
+    Download,
     Write,
     /// Delete, move, change settings.
     Admin,
@@ -113,26 +123,63 @@ impl Caller {
         }
     }
 
-    /// Checks `need` on an existing repo; unreadable repos look missing.
+    /// The role part of the decision on an existing repo (visibility, role, credential scope):
+    /// unreadable repos look missing. Routes go through [`Hub::authorize`], which adds the gate;
+    /// pages use this alone to decide which buttons to show.
     pub fn check_repo(&self, repo: &Repo, need: Need) -> Result<()> {
         if !self.can_read(repo) {
             return Err(Error::repo_not_found());
         }
         match need {
-            Need::Read => Ok(()),
+            Need::Read | Need::Download => Ok(()),
             Need::Write | Need::Admin => self.check_namespace(&repo.namespace, need),
         }
     }
+
+    /// Whether the gate of `repo` lets this caller read its files without asking: it is not
+    /// gated, or the caller has a role in its namespace.
+    fn passes_gate_by_role(&self, repo: &Repo) -> bool {
+        repo.gated.is_none() || self.role_in_namespace(&repo.namespace).is_some()
+    }
+}
+
+/// The Hub's answer to someone outside a gated repository.
+fn gated_error(repo: &Repo) -> Error {
+    let message = format!(
+        "Access to {} {}/{} is restricted and you are not in the authorized list.",
+        repo.repo_type.as_str(),
+        repo.namespace,
+        repo.name
+    );
+    Error::new(ErrorKind::GatedRepo, message)
 }
 
 impl Hub {
-    /// Turns credentials into a caller. Bad credentials are an error (`Unauthorized`), never a
-    /// silent downgrade to anonymous.
-    pub async fn authenticate(&self, creds: &Credentials) -> Result<Caller> {
-        let (user, scope, label) = match creds {
+    /// Turns credentials into a caller; `origin` is the client's address. Bad credentials are
+    /// an error (`Unauthorized`), never a silent downgrade to anonymous. Failures count against
+    /// the address (and the account for passwords); past the limit, credentials from there are
+    /// refused (`TooManyRequests`) before they are looked at.
+    pub async fn authenticate(&self, creds: &Credentials, origin: &str) -> Result<Caller> {
+        let account = match creds {
+            Credentials::None => return Ok(Caller::anonymous()),
+            Credentials::Token(_) => None,
+            Credentials::Password { user, .. } => Some(user.as_str()),
+        };
+        self.rate_limiter.check_sign_in(origin, account)?;
+        match self.check_credentials(creds).await {
+            Err(e) if e.kind == ErrorKind::Unauthorized => {
+                self.rate_limiter.sign_in_failed(origin, account);
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    async fn check_credentials(&self, creds: &Credentials) -> Result<Caller> {
+        let (user, scope, token) = match creds {
             Credentials::None => return Ok(Caller::anonymous()),
             Credentials::Token(token) => match self.meta.token_by_hash(&hash_token(token)).await? {
-                Some((tok, user)) => (user, tok.role, Some(tok.label)),
+                Some((tok, user)) => (user, tok.role, Some(tok)),
                 None => return Err(invalid_credentials()),
             },
             Credentials::Password { user, password } => {
@@ -140,7 +187,7 @@ impl Hub {
                     Ok(account) => (account, Role::Write, None),
                     // git users often paste a token as the password under their user name.
                     Err(e) => match self.meta.token_by_hash(&hash_token(password)).await? {
-                        Some((tok, account)) => (account, tok.role, Some(tok.label)),
+                        Some((tok, account)) => (account, tok.role, Some(tok)),
                         None => return Err(e),
                     },
                 }
@@ -150,34 +197,28 @@ impl Hub {
         Ok(Caller {
             user: Some(user),
             scope: Some(scope),
-            token_label: label,
+            token_label: token.as_ref().map(|t| t.label.clone()),
+            token_id: token.map(|t| t.id),
             orgs,
         })
     }
 
+    /// The account behind a name and password. Unknown names cost the same as wrong passwords.
     async fn check_password(&self, name: &str, password: &str) -> Result<Account> {
         let account = self
             .meta
             .account_by_name(name)
             .await?
             .filter(|a| a.kind == AccountKind::User);
-        let Some(account) = account else {
-            return Err(invalid_credentials());
-        };
-        let Some(hash) = account.password_hash.clone() else {
-            return Err(invalid_credentials());
-        };
-        let password = password.to_string();
-        let ok =
-            crate::blocking(move || Ok(crate::admin::verify_password(&password, &hash))).await?;
-        if ok {
-            Ok(account)
-        } else {
-            Err(invalid_credentials())
+        let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+        let ok = self.password_matches(hash, password).await?;
+        match account {
+            Some(account) if ok => Ok(account),
+            _ => Err(invalid_credentials()),
         }
     }
 
-    /// Finds a repository by its current or former name and checks the caller's access.
+    /// Finds a repository by its current or former name and takes the access decision.
     pub async fn repo(
         &self,
         caller: &Caller,
@@ -188,9 +229,20 @@ impl Hub {
             .find_repo_row(addr)
             .await?
             .ok_or_else(Error::repo_not_found)?;
-        caller.check_repo(&repo, need)?;
+        self.authorize(caller, &repo, need).await?;
         let git = self.git_for(&repo.storage_id).await?;
         Ok(RepoHandle { repo, git })
+    }
+
+    /// The access decision: may `caller` do what `need` says to `repo`? Private repos the caller
+    /// may not see are `RepoNotFound`; the contents of gated ones are `GatedRepo`; writing needs
+    /// a role in the namespace and a credential that may write.
+    pub async fn authorize(&self, caller: &Caller, repo: &Repo, need: Need) -> Result<()> {
+        caller.check_repo(repo, need)?;
+        if need == Need::Download && !caller.passes_gate_by_role(repo) {
+            return Err(gated_error(repo));
+        }
+        Ok(())
     }
 
     pub(crate) async fn find_repo_row(&self, addr: &RepoAddress) -> Result<Option<Repo>> {
@@ -199,15 +251,8 @@ impl Hub {
         {
             return Ok(None);
         }
-        if let Some(r) = self
-            .meta
-            .repo_by_name(addr.repo_type, &addr.namespace, &addr.name)
-            .await?
-        {
-            return Ok(Some(r));
-        }
         self.meta
-            .repo_by_old_name(addr.repo_type, &addr.namespace, &addr.name)
+            .repo_by_current_or_old_name(addr.repo_type, &addr.namespace, &addr.name)
             .await
     }
 }

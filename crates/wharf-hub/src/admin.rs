@@ -3,8 +3,6 @@
 
 use crate::access::hash_token;
 use crate::{Caller, Hub};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use wharf_core::{Error, Result, Role, time::now_ms, validate_namespace};
 use wharf_meta::{Account, AccountKind, NewAccount, NewToken};
 
@@ -25,23 +23,6 @@ pub struct WhoAmI {
     pub orgs: Vec<(Account, Role)>,
     pub token_role: Role,
     pub token_label: String,
-}
-
-/// Hashes a password with Argon2id (PHC string).
-pub(crate) fn hash_password(password: &str) -> Result<String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(Error::internal)
-}
-
-pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
 }
 
 /// A token in the Hub's shape: `hf_` and 34 letters.
@@ -71,7 +52,7 @@ impl Hub {
         validate_namespace(&new.name)?;
         crate::sessions::check_not_reserved(&new.name)?;
         let password_hash = match new.password {
-            Some(p) => Some(crate::blocking(move || hash_password(&p)).await?),
+            Some(p) => Some(self.hash_new_password(&p).await?),
             None => None,
         };
         self.meta
@@ -192,13 +173,5 @@ mod tests {
         let t = generate_token().expect("token");
         assert_eq!(t.len(), 37);
         assert!(t.starts_with("hf_") && t[3..].bytes().all(|b| b.is_ascii_alphabetic()));
-    }
-
-    #[test]
-    fn passwords_round_trip() {
-        let h = hash_password("s3cret-pass").expect("hash");
-        assert!(verify_password("s3cret-pass", &h));
-        assert!(!verify_password("other", &h));
-        assert!(!verify_password("s3cret-pass", "not-a-phc"));
     }
 }

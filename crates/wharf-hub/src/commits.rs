@@ -3,14 +3,16 @@
 //! commit or git push is never overwritten: one of them gets `PreconditionFailed`.
 
 use crate::access::Need;
+use crate::blob_rules;
 use crate::repos::signature_of;
 use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
 use wharf_core::{Error, Result, lfs_pointer::LfsPointer, normalize_repo_path, time::now_ms};
 use wharf_git::{EntryKind, RefExpect, TreeChange};
 use wharf_lfs::LfsRules;
 
-/// Files above this size always go to LFS, whatever `.gitattributes` says.
-pub(crate) const LFS_THRESHOLD: u64 = 10 * 1024 * 1024;
+/// Files above this size always go to LFS, whatever `.gitattributes` says: the size above
+/// which git refuses regular files.
+pub(crate) const LFS_THRESHOLD: u64 = crate::blob_rules::MAX_GIT_BLOB;
 
 /// The header line of a commit.
 #[derive(Debug, Clone, Default)]
@@ -199,10 +201,20 @@ impl Hub {
         let mut changes = Vec::with_capacity(ops.len());
         for op in ops {
             changes.push(match op {
-                CommitOp::File { path, content } => TreeChange::Upsert {
-                    path: normalize_repo_path(&path)?,
-                    data: content,
-                },
+                CommitOp::File { path, content } => {
+                    let path = normalize_repo_path(&path)?;
+                    let size = content.len() as u64;
+                    let refusal =
+                        blob_rules::refusal_of(self.meta.as_ref(), handle.repo.id, size, &content)
+                            .await?;
+                    if let Some(refusal) = refusal {
+                        return Err(Error::bad_request(refusal.message(&path)));
+                    }
+                    TreeChange::Upsert {
+                        path,
+                        data: content,
+                    }
+                }
                 CommitOp::LfsFile { path, oid, size } => {
                     let path = normalize_repo_path(&path)?;
                     let stored = self.meta.repo_lfs_object(handle.repo.id, &oid).await?;

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wharf_blob::{ByteRange, ByteStream};
-use wharf_core::{Error, ErrorKind, Result, lfs_pointer::LfsPointer, normalize_repo_path};
+use wharf_core::{Error, Result, lfs_pointer::LfsPointer, normalize_repo_path};
 use wharf_git::{CommitInfo, EntryKind, GitRepo, TreeEntry};
 
 /// One page of a tree listing.
@@ -43,6 +43,7 @@ pub enum FileSource {
 /// A resolved file, ready to be described in headers and streamed.
 #[derive(Clone)]
 pub struct FileContent {
+    pub repo_id: i64,
     pub commit: String,
     pub path: String,
     /// The real size (of the LFS object for LFS files).
@@ -66,8 +67,9 @@ impl FileContent {
     }
 }
 
-/// The file whose downloads are counted, as the Hub does for models.
-const QUERY_FILE: &str = "config.json";
+/// Git blobs up to this size are read whole; larger ones (and any range of them) stream from
+/// `git cat-file`, so a request never holds more than a pipe's worth of a big blob.
+const WHOLE_BLOB_READ: u64 = 1 << 20;
 
 impl Hub {
     /// Lists `path` ("" = root) at `rev`; `offset`/`limit` page through the entries.
@@ -98,7 +100,8 @@ impl Hub {
         let all = blocking(move || git.list_tree(&c, &d, recursive)).await?;
         let all = all.ok_or_else(|| Error::entry_not_found(&dir))?;
         let has_more = all.len() > offset.saturating_add(limit);
-        let entries: Vec<TreeEntry> = all.into_iter().skip(offset).take(limit).collect();
+        let mut entries: Vec<TreeEntry> = all.into_iter().skip(offset).take(limit).collect();
+        self.vet_pointers(handle.repo.id, &mut entries).await?;
         let last_commits = if expand && !recursive {
             // A folder listing: the cached, incrementally maintained answer.
             let all = self.folder_last_commits(&handle, &commit, &dir).await?;
@@ -137,7 +140,7 @@ impl Hub {
             .collect();
         let git = handle.git.clone();
         let c = commit.clone();
-        let entries = blocking(move || {
+        let mut entries = blocking(move || {
             let mut found = Vec::new();
             for p in &wanted {
                 if let Some(e) = git.entry(&c, p)? {
@@ -147,6 +150,7 @@ impl Hub {
             Ok(found)
         })
         .await?;
+        self.vet_pointers(handle.repo.id, &mut entries).await?;
         let last_commits = self
             .last_commits(&handle, &commit, &entries, expand)
             .await?;
@@ -158,6 +162,40 @@ impl Hub {
             xet_hashes,
             has_more: false,
         })
+    }
+
+    /// Turns entries whose pointer names an object this repository does not own (with that
+    /// size) into the plain files they are. Content is only ever served from objects linked to
+    /// the repository being read, so knowing another repository's hash never reads its data;
+    /// every read of a tree entry's content goes through here first.
+    pub(crate) async fn vet_pointers(&self, repo_id: i64, entries: &mut [TreeEntry]) -> Result<()> {
+        let oids: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.lfs.as_ref().map(|p| p.oid.clone()))
+            .collect();
+        if oids.is_empty() {
+            return Ok(());
+        }
+        let owned = self.meta.repo_lfs_objects(repo_id, &oids).await?;
+        for entry in entries.iter_mut() {
+            let keep = entry.lfs.as_ref().is_some_and(|p| {
+                owned
+                    .get(&p.oid)
+                    .is_some_and(|size| u64::try_from(*size).ok() == Some(p.size))
+            });
+            if !keep {
+                entry.lfs = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// One entry, vetted like [`vet_pointers`](Hub::vet_pointers).
+    pub(crate) async fn vet_pointer(&self, repo_id: i64, entry: TreeEntry) -> Result<TreeEntry> {
+        let mut one = [entry];
+        self.vet_pointers(repo_id, &mut one).await?;
+        let [entry] = one;
+        Ok(entry)
     }
 
     /// The Xet file hashes of the LFS entries among `entries`, keyed by LFS oid.
@@ -189,8 +227,8 @@ impl Hub {
         blocking(move || git.last_commits(&c, &paths)).await
     }
 
-    /// Resolves `path` at `rev`. `Ok((commit, None))` when the file does not exist at that
-    /// commit, so the caller can still report which commit it looked at.
+    /// Resolves `path` at `rev` for reading its content. `Ok((commit, None))` when the file
+    /// does not exist at that commit, so the caller can still report which commit it looked at.
     pub async fn resolve_file(
         &self,
         caller: &Caller,
@@ -198,42 +236,20 @@ impl Hub {
         rev: &str,
         path: &str,
     ) -> Result<(String, Option<FileContent>)> {
-        let handle = self.repo(caller, addr, Need::Read).await?;
+        let handle = self.repo(caller, addr, Need::Download).await?;
         let commit = self.resolve_revision(&handle, rev).await?;
         let Ok(path) = normalize_repo_path(path) else {
             return Ok((commit, None));
         };
-        self.check_gate(caller, &handle)?;
         let git = handle.git.clone();
         let (c, p) = (commit.clone(), path.clone());
         let entry = blocking(move || git.entry(&c, &p)).await?;
         let Some(entry) = entry.filter(|e| e.kind == EntryKind::File) else {
             return Ok((commit, None));
         };
-        if path == QUERY_FILE {
-            self.meta.add_downloads(handle.repo.id, 1).await?;
-        }
+        let entry = self.vet_pointer(handle.repo.id, entry).await?;
         let content = self.describe(&handle, commit.clone(), entry).await?;
         Ok((commit, Some(content)))
-    }
-
-    /// Refuses file content of a gated repository to those outside its namespace.
-    pub(crate) fn check_gate(&self, caller: &Caller, handle: &RepoHandle) -> Result<()> {
-        self.check_gate_of(caller, &handle.repo)
-    }
-
-    /// [`check_gate`](Hub::check_gate) on a repository row.
-    pub(crate) fn check_gate_of(&self, caller: &Caller, r: &wharf_meta::Repo) -> Result<()> {
-        if r.gated.is_none() || caller.role_in_namespace(&r.namespace).is_some() {
-            return Ok(());
-        }
-        let message = format!(
-            "Access to {} {}/{} is restricted and you are not in the authorized list.",
-            r.repo_type.as_str(),
-            r.namespace,
-            r.name
-        );
-        Err(Error::new(ErrorKind::GatedRepo, message))
     }
 
     async fn describe(
@@ -243,8 +259,9 @@ impl Hub {
         entry: TreeEntry,
     ) -> Result<FileContent> {
         let git = handle.git.clone();
-        // The LFS blob when it exists (the fast path), else the Xet file. A pointer whose
-        // object is missing in both (never uploaded) is served as the text it is.
+        // `entry` was vetted: a pointer here names an object this repository owns. The LFS
+        // blob when it exists (the fast path), else the Xet file. A pointer whose object is
+        // missing in both is served as the text it is.
         let (lfs, source, xet_hash) = match &entry.lfs {
             Some(p) => {
                 let xet_hash = self.xet_hash_of(&p.oid).await?;
@@ -273,6 +290,7 @@ impl Hub {
         };
         let size = lfs.as_ref().map_or(entry.size, |p| p.size);
         Ok(FileContent {
+            repo_id: handle.repo.id,
             commit,
             path: entry.path,
             size,
@@ -293,20 +311,150 @@ impl Hub {
         match &file.source {
             FileSource::Lfs { oid } => self.blobs.read(oid, range).await,
             FileSource::Xet { file_hash, .. } => self.read_xet_file(file_hash, range).await,
-            FileSource::Git { oid } => {
+            FileSource::Git { oid } if file.size <= WHOLE_BLOB_READ && range.is_none() => {
                 let git = file.git.clone();
                 let oid = oid.clone();
                 let data = blocking(move || git.read_blob(&oid)).await?;
                 let bytes = Bytes::from(data);
-                let part = match range {
-                    Some(r) => {
-                        let end = (r.end as usize).saturating_add(1).min(bytes.len());
-                        bytes.slice((r.start as usize).min(end)..end)
-                    }
-                    None => bytes,
-                };
-                Ok(futures::stream::once(async move { Ok(part) }).boxed())
+                Ok(futures::stream::once(async move { Ok(bytes) }).boxed())
+            }
+            FileSource::Git { oid } => {
+                let window = range.unwrap_or(ByteRange {
+                    start: 0,
+                    end: file.size.saturating_sub(1),
+                });
+                wharf_git::transport::blob_stream(file.git.path(), oid, window.start, window.end)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::web::test_support::{collect, hub, user_caller};
+    use crate::{Caller, CommitHeader, CommitOp, RepoAddress};
+    use wharf_core::RepoType;
+    use wharf_core::lfs_pointer::LfsPointer;
+    use wharf_git::{Signature, TreeChange};
+
+    /// A pointer naming another repository's object, written into git directly (as data from
+    /// before the write rules, or any path that missed them would leave it), reads as the text
+    /// it is: resolve, tree entries and paths-info never follow it.
+    #[tokio::test]
+    async fn pointers_to_objects_of_other_repositories_are_plain_files() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        let bob = user_caller(&hub, "bob").await;
+        hub.create_repo(&alice, RepoType::Model, None, "secret", true)
+            .await
+            .expect("create");
+        let secret = b"private weights".to_vec();
+        let (oid, size) = hub
+            .blobs
+            .put_hashing(crate::web::test_support::stream(secret.clone()), 1 << 20)
+            .await
+            .expect("store");
+        let repo = hub
+            .repo(
+                &alice,
+                &RepoAddress::new(RepoType::Model, "alice", "secret"),
+                crate::Need::Write,
+            )
+            .await
+            .expect("repo");
+        hub.meta
+            .link_lfs_object(repo.repo.id, &oid, size as i64)
+            .await
+            .expect("link");
+
+        hub.create_repo(&bob, RepoType::Model, None, "thief", false)
+            .await
+            .expect("create");
+        let thief = RepoAddress::new(RepoType::Model, "bob", "thief");
+        let handle = hub
+            .repo(&bob, &thief, crate::Need::Write)
+            .await
+            .expect("repo");
+        let pointer = LfsPointer {
+            oid: oid.clone(),
+            size,
+        }
+        .to_text()
+        .into_bytes();
+        let head = handle
+            .git
+            .ref_target("refs/heads/main")
+            .expect("ref")
+            .expect("main");
+        let author = Signature {
+            name: "bob".into(),
+            email: "bob@example.com".into(),
+            time_ms: 0,
+        };
+        handle
+            .git
+            .commit(
+                "refs/heads/main",
+                Some(&head),
+                vec![TreeChange::Upsert {
+                    path: "stolen.bin".into(),
+                    data: pointer.clone(),
+                }],
+                &author,
+                "sneak",
+            )
+            .expect("raw commit");
+
+        let anon = Caller::anonymous();
+        let (_, file) = hub
+            .resolve_file(&anon, &thief, "main", "stolen.bin")
+            .await
+            .expect("resolve");
+        let file = file.expect("exists");
+        assert!(file.lfs.is_none() && file.xet_hash.is_none());
+        assert_eq!(file.size, pointer.len() as u64);
+        let read = collect(hub.read_file(&file, None).await.expect("read")).await;
+        assert_eq!(read, pointer, "the pointer text, never the private bytes");
+        let page = hub
+            .tree(&anon, &thief, "main", "", false, false, 0, 100)
+            .await
+            .expect("tree");
+        let entry = page
+            .entries
+            .iter()
+            .find(|e| e.path == "stolen.bin")
+            .expect("entry");
+        assert!(entry.lfs.is_none() && page.xet_hashes.is_empty());
+        let info = hub
+            .paths_info(&anon, &thief, "main", &["stolen.bin".into()], false)
+            .await
+            .expect("paths-info");
+        assert!(info.entries[0].lfs.is_none());
+
+        // The same pointer in the owner's repository is the LFS file it names.
+        let mine = RepoAddress::new(RepoType::Model, "alice", "secret");
+        hub.commit(
+            &alice,
+            &mine,
+            "main",
+            CommitHeader::default(),
+            vec![CommitOp::LfsFile {
+                path: "w.bin".into(),
+                oid,
+                size: Some(size as i64),
+            }],
+            false,
+        )
+        .await
+        .expect("commit");
+        let (_, file) = hub
+            .resolve_file(&alice, &mine, "main", "w.bin")
+            .await
+            .expect("resolve");
+        let file = file.expect("exists");
+        assert_eq!(
+            collect(hub.read_file(&file, None).await.expect("read")).await,
+            secret
+        );
     }
 }

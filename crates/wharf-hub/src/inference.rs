@@ -394,8 +394,7 @@ impl Hub {
         if req.addr.repo_type != RepoType::Model {
             return Err(Error::repo_not_found());
         }
-        let handle = self.repo(caller, &req.addr, Need::Read).await?;
-        self.check_gate(caller, &handle)?;
+        let handle = self.repo(caller, &req.addr, Need::Download).await?;
         let rev = req.revision.as_deref().unwrap_or("main");
         let commit = self.resolve_revision(&handle, rev).await?;
         remove_snapshots(self.inference.note_head(handle.repo.id, rev, &commit));

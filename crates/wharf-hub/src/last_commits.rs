@@ -267,7 +267,7 @@ mod tests {
             .await
             .expect("token");
         let caller = hub
-            .authenticate(&Credentials::Token(token))
+            .authenticate(&Credentials::Token(token), "test")
             .await
             .expect("caller");
         let addr = RepoAddress::new(RepoType::Model, "alice", "m");

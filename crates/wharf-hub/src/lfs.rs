@@ -1,9 +1,12 @@
-//! The LFS batch API. Upload hrefs are signed URLs bound to one repository, object and size;
-//! the PUT behind them hashes the stream, stores the object only when it matches, and links it
-//! to that repository. A commit may only reference objects linked to its own repository, so
-//! knowing a hash never grants access to someone else's content.
+//! The LFS batch API. Transfer hrefs are signed URLs bound to one repository, object, size and
+//! principal (who asked for them); every use takes the access decision again for that
+//! principal (`delegation.rs`), so a repository turned private or deleted, or a revoked token,
+//! stops them at once. The PUT behind an upload URL hashes the stream, stores the object only
+//! when it matches, and links it to that repository. A commit may only reference objects linked
+//! to its own repository, so knowing a hash never grants access to someone else's content.
 
 use crate::access::Need;
+use crate::delegation::Principal;
 use crate::{Caller, Hub, RepoAddress};
 use std::collections::BTreeMap;
 use wharf_blob::{ByteRange, ByteStream};
@@ -21,6 +24,8 @@ pub struct UploadTicket {
     pub oid: String,
     pub size: u64,
     pub expires: i64,
+    /// Who the URL was issued to, as [`Principal::encode`] writes it.
+    pub principal: String,
     pub signature: String,
 }
 
@@ -49,10 +54,15 @@ impl Hub {
             }
         };
         let handle = self
-            .repo(caller, addr, if upload { Need::Write } else { Need::Read })
+            .repo(
+                caller,
+                addr,
+                if upload { Need::Write } else { Need::Download },
+            )
             .await?;
         let repo_id = handle.repo.id;
         let expires = now_secs() + URL_LIFETIME_SECS;
+        let principal = caller.principal().encode();
         let git_url = format!(
             "{base_url}/{}{}/{}.git",
             addr.repo_type.url_prefix(),
@@ -81,9 +91,10 @@ impl Hub {
                         oid: &obj.oid,
                         size,
                         expires,
+                        principal: &principal,
                     });
                     let href = format!(
-                        "{base_url}/api/lfs/upload/{repo_id}/{}/{size}?expires={expires}&sig={sig}",
+                        "{base_url}/api/lfs/upload/{repo_id}/{}/{size}?expires={expires}&p={principal}&sig={sig}",
                         obj.oid
                     );
                     actions.insert(
@@ -114,9 +125,10 @@ impl Hub {
                             oid: &obj.oid,
                             size: stored,
                             expires,
+                            principal: &principal,
                         });
                         let href = format!(
-                            "{base_url}/api/lfs/download/{repo_id}/{}/{stored}?expires={expires}&sig={sig}",
+                            "{base_url}/api/lfs/download/{repo_id}/{}/{stored}?expires={expires}&p={principal}&sig={sig}",
                             obj.oid
                         );
                         actions.insert(
@@ -154,30 +166,35 @@ impl Hub {
         })
     }
 
-    fn check_ticket(&self, kind: TransferKind, t: &UploadTicket) -> Result<()> {
+    /// Checks a transfer URL's signature, then takes the access decision again for the
+    /// principal it was issued to: it must still be allowed `need` on the repository now.
+    async fn check_ticket(&self, kind: TransferKind, t: &UploadTicket) -> Result<()> {
+        let refused = || Error::new(ErrorKind::Forbidden, "Invalid or expired transfer URL");
         let grant = Grant {
             kind,
             repo_id: t.repo_id,
             oid: &t.oid,
             size: t.size,
             expires: t.expires,
+            principal: &t.principal,
         };
-        if self.signer.verify(&grant, now_secs(), &t.signature) {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorKind::Forbidden,
-                "Invalid or expired transfer URL",
-            ))
+        if !self.signer.verify(&grant, now_secs(), &t.signature) {
+            return Err(refused());
+        }
+        let principal = Principal::decode(&t.principal).ok_or_else(refused)?;
+        let need = match kind {
+            TransferKind::Upload => Need::Write,
+            TransferKind::Download => Need::Download,
+        };
+        match self.recheck_delegation(principal, t.repo_id, need).await? {
+            Some(_) => Ok(()),
+            None => Err(refused()),
         }
     }
 
     /// The PUT behind a signed upload URL: store (verified) and link to the repository.
     pub async fn lfs_upload(&self, ticket: &UploadTicket, body: ByteStream) -> Result<()> {
-        self.check_ticket(TransferKind::Upload, ticket)?;
-        if self.meta.repo_by_id(ticket.repo_id).await?.is_none() {
-            return Err(Error::repo_not_found());
-        }
+        self.check_ticket(TransferKind::Upload, ticket).await?;
         self.blobs
             .put_verified(&ticket.oid, ticket.size, body)
             .await?;
@@ -194,11 +211,19 @@ impl Hub {
         ticket: &UploadTicket,
         range: Option<ByteRange>,
     ) -> Result<ByteStream> {
-        self.check_ticket(TransferKind::Download, ticket)?;
+        self.check_ticket(TransferKind::Download, ticket).await?;
+        let owned = self
+            .meta
+            .repo_lfs_object(ticket.repo_id, &ticket.oid)
+            .await?;
+        if owned.and_then(|s| u64::try_from(s).ok()) != Some(ticket.size) {
+            return Err(Error::new(ErrorKind::NotFound, "Object does not exist"));
+        }
         self.read_lfs_object(&ticket.oid, range).await
     }
 
     /// Size of an LFS object: its blob, else its Xet file. None when it is stored in neither.
+    /// Callers name objects the repository being read owns (a vetted pointer, a checked ticket).
     pub(crate) async fn lfs_object_size(&self, oid: &str) -> Result<Option<u64>> {
         if let Some(size) = self.blobs.size(oid).await? {
             return Ok(Some(size));
@@ -233,6 +258,9 @@ impl Hub {
         oid: &str,
         size: i64,
     ) -> Result<()> {
+        // git-lfs sends no credentials with verify unless the action says so: what the batch
+        // answered is checked again here, with read access (nothing is revealed that the
+        // repository's own pointers do not already show).
         let handle = self.repo(caller, addr, Need::Read).await?;
         match self.meta.repo_lfs_object(handle.repo.id, oid).await? {
             Some(stored) if stored == size => Ok(()),

@@ -5,14 +5,21 @@
 
 mod access;
 mod admin;
+mod blob_rules;
+mod budget;
 mod cards;
 mod commits;
+mod delegation;
+mod downloads;
 mod files;
 #[cfg(feature = "inference")]
 mod inference;
 mod last_commits;
 mod lfs;
+mod passwords;
 pub mod push;
+mod push_trees;
+mod ratelimit;
 mod refs;
 mod repos;
 mod sessions;
@@ -24,7 +31,10 @@ mod xet_read;
 
 pub use access::{Caller, Credentials, Need};
 pub use admin::{NewUser, WhoAmI};
+pub use blob_rules::MAX_GIT_BLOB;
+pub use budget::MemoryReservation;
 pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
+pub use delegation::Principal;
 pub use files::{FileContent, FileSource, TreePage};
 #[cfg(feature = "inference")]
 pub use inference::{
@@ -32,6 +42,7 @@ pub use inference::{
     legacy_zero_shot_answer, sse_frames, wants_stream,
 };
 pub use lfs::{LfsBatchOutcome, UploadTicket};
+pub use ratelimit::{RateClass, RateLimiter, RateLimits, RateStatus};
 pub use refs::CommitPage;
 pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate};
 pub use storage::{GcCount, GcOptions, GcReport, RepoStorage, StorageReport};
@@ -43,7 +54,8 @@ pub use wharf_git::{ChangeKind, CommitInfo, EntryKind, FileDiff, RefInfo, Refs, 
 pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
 pub use wharf_meta::{Account, AccountKind, Repo, RepoSort, Token};
 pub use xet::{
-    ShardProgress, ShardUpload, XetCaller, XetFetch, XetReconstruction, XetScope, XetTokenGrant,
+    ShardProgress, ShardUpload, XetCaller, XetFetch, XetFetchUrl, XetReconstruction, XetScope,
+    XetTokenGrant,
 };
 
 use std::collections::HashMap;
@@ -74,12 +86,18 @@ pub struct Hub {
     /// One writer per repository at a time inside this process; git's ref locks cover the rest.
     write_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     last_commit_cache: last_commits::LastCommitCache,
+    /// Which clients were counted as downloading which repository lately.
+    download_counter: downloads::DownloadCounter,
+    /// Request and sign-in limits.
+    pub rate_limiter: ratelimit::RateLimiter,
+    /// Where Argon2 runs (bounded).
+    passwords: passwords::PasswordPool,
+    /// Memory lent to request bodies held whole.
+    memory: budget::MemoryBudget,
     /// Signs Xet access tokens and xorb fetch URLs (keys derived from the server secret).
     xet_signer: wharf_xet::token::XetTokenSigner,
     /// Shard verifications running at once (each may reconstruct files to hash them).
     xet_slots: tokio::sync::Semaphore,
-    /// Xorb upload bodies held and verified at once.
-    xet_xorb_slots: tokio::sync::Semaphore,
     /// Wakes the LFS → Xet conversion worker when a job is queued.
     xet_wake: tokio::sync::Notify,
     /// How long an LFS object must stay untouched before its conversion runs.
@@ -140,11 +158,14 @@ impl Hub {
             open_repos: Mutex::new(HashMap::new()),
             write_locks: Mutex::new(HashMap::new()),
             last_commit_cache: Default::default(),
+            download_counter: Default::default(),
+            rate_limiter: Default::default(),
+            passwords: Default::default(),
+            memory: Default::default(),
             xet_signer: wharf_xet::token::XetTokenSigner::new(secret),
             xet_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
-            xet_xorb_slots: tokio::sync::Semaphore::new(xet::XORB_SLOTS),
             xet_wake: tokio::sync::Notify::new(),
             xet_convert_delay_ms: std::sync::atomic::AtomicI64::new(60_000),
             #[cfg(feature = "inference")]

@@ -5,18 +5,18 @@
 
 use crate::access::Need;
 use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
+use crate::{blob_rules, push_trees};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::process::Command;
-use wharf_core::{Error, Result, lfs_pointer::LfsPointer, time::now_ms};
+use wharf_core::lfs_pointer::MAX_POINTER_SIZE;
+use wharf_core::{Error, Result, time::now_ms};
 use wharf_git::transport::{self, RunningService, Service, ServiceCall};
 use wharf_meta::MetaStore;
 
-/// Blobs over this size must go through git-lfs.
-pub const MAX_GIT_BLOB: u64 = 10 * 1024 * 1024;
 const ZERO_OID: &str = "0000000000000000000000000000000000000000";
 
 /// The hook script; it calls back into this binary with the data folder.
@@ -73,7 +73,7 @@ impl Hub {
 
     fn need_for(service: Service) -> Need {
         match service {
-            Service::UploadPack => Need::Read,
+            Service::UploadPack => Need::Download,
             Service::ReceivePack => Need::Write,
         }
     }
@@ -98,7 +98,7 @@ impl Hub {
         protocol: Option<String>,
         body: impl AsyncRead + Send + Unpin + 'static,
     ) -> Result<RunningService> {
-        let handle = self.repo(caller, addr, Need::Read).await?;
+        let handle = self.repo(caller, addr, Need::Download).await?;
         transport::start(
             &self.service_call(&handle, Service::UploadPack, protocol, caller),
             body,
@@ -244,6 +244,15 @@ async fn git_output(args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
+/// Commits reachable from `new` and from no existing ref (the pushed ones).
+async fn new_commits(new: &str) -> Result<Vec<String>> {
+    let listing = git_output(&["rev-list", new, "--not", "--all"], None).await?;
+    Ok(String::from_utf8_lossy(&listing)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
 /// A new blob and the path it was pushed at.
 struct NewBlob {
     oid: String,
@@ -309,30 +318,41 @@ async fn check_update(meta: &dyn MetaStore, repo_id: i64, u: &RefUpdate) -> Resu
     if deleting {
         return Ok(refusals);
     }
+    if git_output(
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{}^{{commit}}", u.new),
+        ],
+        None,
+    )
+    .await
+    .is_err()
+    {
+        refusals.push(format!(
+            "{}: only commits (or tags of commits) can be pushed",
+            u.name
+        ));
+        return Ok(refusals);
+    }
+    let commits = new_commits(&u.new).await?;
+    if let Some(refusal) = crate::blocking(move || push_trees::tree_refusal(&commits)).await? {
+        // Measured before the blobs are listed: listing a tree bomb would expand it.
+        refusals.push(format!("{}: {refusal}", u.name));
+        return Ok(refusals);
+    }
     for blob in new_blobs(&u.new).await? {
-        if blob.size > MAX_GIT_BLOB {
-            refusals.push(format!(
-                "{} is {} bytes: files over 10 MiB must be stored with git-lfs (git lfs install; git lfs track \"{}\"; git add .gitattributes; then commit again)",
-                blob.path,
-                blob.size,
-                lfs_track_pattern(&blob.path)
-            ));
-        } else if blob.size <= wharf_core::lfs_pointer::MAX_POINTER_SIZE
-            && let Some(p) = LfsPointer::parse(&read_small_blob(&blob.oid).await?)
-            && meta.repo_lfs_object(repo_id, &p.oid).await? != Some(p.size as i64)
-        {
-            refusals.push(format!("{}: LFS object {} was not uploaded to this repository (run `git lfs push --all origin`)", blob.path, p.oid));
+        let content = if blob.size <= MAX_POINTER_SIZE {
+            read_small_blob(&blob.oid).await?
+        } else {
+            Vec::new()
+        };
+        if let Some(refusal) = blob_rules::refusal_of(meta, repo_id, blob.size, &content).await? {
+            refusals.push(refusal.message(&blob.path));
         }
     }
     Ok(refusals)
-}
-
-fn lfs_track_pattern(path: &str) -> String {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    match name.rsplit_once('.') {
-        Some((_, ext)) if !ext.is_empty() => format!("*.{ext}"),
-        _ => name.to_string(),
-    }
 }
 
 /// The `pre-receive` hook body: reads git's update lines and refuses the whole push when any
@@ -354,11 +374,5 @@ mod tests {
         let u = parse_updates("a b refs/heads/main\n\nc d refs/tags/v1\n");
         assert_eq!(u.len(), 2);
         assert_eq!(u[1].name, "refs/tags/v1");
-    }
-
-    #[test]
-    fn track_patterns() {
-        assert_eq!(lfs_track_pattern("dir/model.bin"), "*.bin");
-        assert_eq!(lfs_track_pattern("Makefile"), "Makefile");
     }
 }

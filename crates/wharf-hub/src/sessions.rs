@@ -4,8 +4,6 @@
 //! A session value is 64 random hex digits; like API tokens only its SHA-256 is stored, and it
 //! lasts [`SESSION_LIFETIME_MS`]. A session authenticates as the password does: scope `Write`.
 
-use std::sync::LazyLock;
-
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -13,8 +11,7 @@ use wharf_core::{Error, ErrorKind, Result, Role, time::now_ms, validate_namespac
 use wharf_meta::{Account, AccountKind, NewAccount, NewSession, Token};
 
 use crate::access::hash_token;
-use crate::admin::{hash_password, verify_password};
-use crate::{Caller, Hub, blocking};
+use crate::{Caller, Hub};
 
 /// How long a browser session stays valid: 30 days.
 pub const SESSION_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -41,11 +38,6 @@ const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_BYTES: usize = 1024;
 const MAX_EMAIL_BYTES: usize = 254;
 const MAX_TOKEN_LABEL_CHARS: usize = 100;
-
-/// A hash to verify against when the account does not exist, so that a failed log-in takes the
-/// same time whether or not the name is known.
-static DUMMY_HASH: LazyLock<Option<String>> =
-    LazyLock::new(|| hash_password("wharf-no-such-account").ok());
 
 fn invalid_login() -> Error {
     Error::unauthorized("Invalid username or password")
@@ -139,8 +131,7 @@ impl Hub {
                 "An account with this e-mail address already exists",
             ));
         }
-        let owned = password.to_string();
-        let password_hash = blocking(move || hash_password(&owned)).await?;
+        let password_hash = self.hash_new_password(password).await?;
         let account = self
             .meta
             .create_account(NewAccount {
@@ -156,11 +147,18 @@ impl Hub {
         self.start_session(account.id).await
     }
 
-    /// Logs in with a user name or e-mail address and the password; returns a new session
-    /// value. Every failure is the same `Unauthorized` "Invalid username or password", and takes
-    /// about the same time.
-    pub async fn log_in(&self, name_or_email: &str, password: &str) -> Result<String> {
+    /// Logs in with a user name or e-mail address and the password, from address `origin`;
+    /// returns a new session value. Every failure is the same `Unauthorized` "Invalid username
+    /// or password", and takes about the same time; too many failures for the address or the
+    /// account are refused (`TooManyRequests`) before the password is looked at.
+    pub async fn log_in(
+        &self,
+        name_or_email: &str,
+        password: &str,
+        origin: &str,
+    ) -> Result<String> {
         let key = name_or_email.trim();
+        self.rate_limiter.check_sign_in(origin, Some(key))?;
         let account = if key.contains('@') {
             self.meta.user_by_email(key).await?
         } else {
@@ -169,23 +167,17 @@ impl Hub {
                 .await?
                 .filter(|a| a.kind == AccountKind::User)
         };
+        // Failures count against the account whichever of its name or e-mail was typed.
+        let counted = account.as_ref().map_or(key, |a| a.name.as_str());
+        self.rate_limiter.check_sign_in(origin, Some(counted))?;
         let hash = account.as_ref().and_then(|a| a.password_hash.clone());
-        let password = password.to_string();
-        let ok = blocking(move || {
-            Ok(match hash {
-                Some(h) => verify_password(&password, &h),
-                None => {
-                    if let Some(dummy) = DUMMY_HASH.as_deref() {
-                        verify_password(&password, dummy);
-                    }
-                    false
-                }
-            })
-        })
-        .await?;
+        let ok = self.password_matches(hash, password).await?;
         match account {
             Some(account) if ok => self.start_session(account.id).await,
-            _ => Err(invalid_login()),
+            _ => {
+                self.rate_limiter.sign_in_failed(origin, Some(counted));
+                Err(invalid_login())
+            }
         }
     }
 
@@ -237,6 +229,7 @@ impl Hub {
             user: Some(user),
             scope: Some(Role::Write),
             token_label: None,
+            token_id: None,
             orgs,
         })
     }
@@ -342,9 +335,12 @@ mod tests {
         assert_eq!(account.email.as_deref(), Some("alice@example.com"));
 
         // Name or e-mail, any case for both.
-        let by_name = hub.log_in("ALICE", "long-password").await.expect("by name");
+        let by_name = hub
+            .log_in("ALICE", "long-password", "test")
+            .await
+            .expect("by name");
         let by_email = hub
-            .log_in("Alice@Example.com", "long-password")
+            .log_in("Alice@Example.com", "long-password", "test")
             .await
             .expect("by email");
         assert_ne!(by_name, by_email);
@@ -356,7 +352,7 @@ mod tests {
             ("nobody@example.com", "long-password"),
             ("", ""),
         ] {
-            let e = hub.log_in(who, pw).await.expect_err("bad log-in");
+            let e = hub.log_in(who, pw, "test").await.expect_err("bad log-in");
             assert_eq!(e.kind, ErrorKind::Unauthorized);
             assert_eq!(e.message, "Invalid username or password");
         }
@@ -475,7 +471,7 @@ mod tests {
         assert_eq!(labels, ["alice-write", "laptop"]);
         assert_eq!(listed[1].role, Role::Read);
         let token_caller = hub
-            .authenticate(&crate::Credentials::Token(first.clone()))
+            .authenticate(&crate::Credentials::Token(first.clone()), "test")
             .await
             .expect("token works");
         assert_eq!(token_caller.name(), Some("alice"));
@@ -512,7 +508,7 @@ mod tests {
             .await
             .expect("revoke");
         assert!(
-            hub.authenticate(&crate::Credentials::Token(first))
+            hub.authenticate(&crate::Credentials::Token(first), "test")
                 .await
                 .is_err()
         );

@@ -14,7 +14,8 @@ use wharf_git::{CommitInfo, EntryKind, FileDiff, GitRepo, TreeEntry};
 use wharf_lfs::LfsRules;
 
 use crate::access::Need;
-use crate::commits::{LFS_THRESHOLD, root_text_file, target_ref, wants_lfs};
+use crate::blob_rules;
+use crate::commits::{root_text_file, target_ref, wants_lfs};
 use crate::repos::repo_query;
 use crate::{
     Caller, CommitHeader, CommitOp, CommitOutcome, CommitPage, Hub, ListQuery, RepoAddress,
@@ -90,8 +91,7 @@ impl Hub {
         addr: &RepoAddress,
         rev: &str,
     ) -> Result<CommitDiff> {
-        let handle = self.repo(caller, addr, Need::Read).await?;
-        self.check_gate(caller, &handle)?;
+        let handle = self.repo(caller, addr, Need::Download).await?;
         let sha = self.resolve_revision(&handle, rev).await?;
         let git = handle.git.clone();
         blocking(move || {
@@ -110,8 +110,7 @@ impl Hub {
         base: &str,
         head: &str,
     ) -> Result<Vec<FileDiff>> {
-        let handle = self.repo(caller, addr, Need::Read).await?;
-        self.check_gate(caller, &handle)?;
+        let handle = self.repo(caller, addr, Need::Download).await?;
         let base = self.resolve_revision(&handle, base).await?;
         let head = self.resolve_revision(&handle, head).await?;
         let git = handle.git.clone();
@@ -379,10 +378,12 @@ impl Hub {
                     size: Some(size),
                 });
             } else {
-                if file.size > LFS_THRESHOLD {
-                    return Err(Error::bad_request(format!(
-                        "The file '{path}' is larger than 10 MiB and must be stored with LFS"
-                    )));
+                // Refused before it is read into memory; the commit applies the same rule.
+                if let Some(refusal) =
+                    blob_rules::refusal_of(self.meta.as_ref(), handle.repo.id, file.size, &[])
+                        .await?
+                {
+                    return Err(Error::bad_request(refusal.message(&path)));
                 }
                 let content =
                     collect_stream(self.blobs.read(&file.oid, None).await?, file.size).await?;
@@ -431,8 +432,15 @@ pub(crate) mod test_support {
             user: Some(user),
             scope: Some(Role::Write),
             token_label: None,
+            token_id: None,
             orgs,
         }
+    }
+
+    /// A byte stream of `data`, as a request body would arrive.
+    pub(crate) fn stream(data: Vec<u8>) -> wharf_blob::ByteStream {
+        use futures::StreamExt;
+        futures::stream::once(async move { Ok(bytes::Bytes::from(data)) }).boxed()
     }
 
     /// Everything a byte stream yields.

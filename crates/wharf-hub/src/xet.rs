@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use wharf_blob::{ByteRange, ByteStream, Space};
-use wharf_core::{Error, ErrorKind, Result, Role, time::now_ms};
+use wharf_core::{Error, ErrorKind, Result, time::now_ms};
 use wharf_meta::{NewXetFile, Repo, XetChunkRef, XetSource, XetTerm, XetVisibility, XetXorb};
 use wharf_xet::limits::{
     DEDUP_KEY_TTL, FETCH_TTL, MAX_SHARD_BYTES, MAX_XORB_UPLOAD_BYTES, TOKEN_TTL,
@@ -31,6 +31,7 @@ use wharf_xet::xorb::{self, XorbChunks};
 use wharf_xet::{XetError, XetHash};
 
 use crate::access::Need;
+use crate::delegation::Principal;
 use crate::xet_read::{self, term_of};
 use crate::{Caller, Hub, RepoAddress, blocking};
 
@@ -62,9 +63,13 @@ pub enum ShardProgress {
     Committing(&'static str),
 }
 
-/// A parsed (not yet verified) shard upload.
-#[derive(Debug, Clone)]
-pub struct ShardUpload(UploadedShard);
+/// A parsed (not yet verified) shard upload, with the memory reserved for it.
+#[derive(Debug)]
+pub struct ShardUpload {
+    shard: UploadedShard,
+    /// Held until the shard is registered or refused.
+    memory: crate::MemoryReservation,
+}
 
 /// The answer of `GET /v1|v2/reconstructions/{file}`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -72,6 +77,18 @@ pub struct ShardUpload(UploadedShard);
 pub enum XetReconstruction {
     V1(ReconstructionV1),
     V2(ReconstructionV2),
+}
+
+/// The signed parameters of a fetch URL, as the client sent them back.
+#[derive(Debug, Clone)]
+pub struct XetFetchUrl {
+    pub xorb: String,
+    /// The signed byte range of the xorb's chunk stream (inclusive).
+    pub range: (u64, u64),
+    pub exp: i64,
+    /// The repository and principal the URL was issued for: `{repo_id}.{principal}`.
+    pub binding: String,
+    pub sig: String,
 }
 
 /// A signed fetch: the xorb bytes to send back.
@@ -95,8 +112,10 @@ const FOOTER_CACHE: usize = 32;
 /// Answer when a file is unknown or not readable by the token's repository: the same in both
 /// cases.
 const FILE_NOT_FOUND: &str = "Xet file not found";
-/// Xorb uploads whose bodies are read and verified at once (each holds up to 64 MiB).
-pub(crate) const XORB_SLOTS: usize = 2;
+/// Slowest average pace a CAS upload body may arrive at, after a first grace period: a slow
+/// uploader cannot hold the memory reserved for its body for ever.
+const MIN_UPLOAD_BYTES_PER_SEC: u64 = 64 * 1024;
+const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Most xorbs described in one dedup answer.
 const DEDUP_XORBS: i64 = 4;
 /// Further xorbs of the files those belong to, per dedup answer (64 xorbs ≈ 4 GiB of a file,
@@ -145,10 +164,12 @@ impl Hub {
             Scope::Read => Need::Read,
             Scope::Write => Need::Write,
         };
+        let need = if need == Need::Read {
+            Need::Download
+        } else {
+            need
+        };
         let handle = self.repo(caller, addr, need).await?;
-        if scope == Scope::Read {
-            self.check_gate(caller, &handle)?;
-        }
         let rev = if create_pr && scope == Scope::Write {
             rev.to_string()
         } else {
@@ -159,6 +180,7 @@ impl Hub {
             scope,
             repo_id: handle.repo.id,
             user_id: caller.user.as_ref().map(|u| u.id),
+            token_id: caller.token_id,
             rev,
             exp,
         };
@@ -169,43 +191,26 @@ impl Hub {
         })
     }
 
-    /// Checks a CAS request's bearer token for `need`. The repository and the user's access to
-    /// it are checked again now (visibility or membership may have changed since the token was
-    /// issued); losing access, like a bad or expired token, is a 401 so that the client asks the
-    /// hub for a new token and gets the hub's own answer.
+    /// Checks a CAS request's bearer token for `need`. The access decision is taken again now
+    /// for the user and hub token it was issued to (visibility, membership, the gate or the
+    /// token itself may have changed since); losing access, like a bad or expired token, is a
+    /// 401 so that the client asks the hub for a new token and gets the hub's own answer.
     pub async fn xet_caller(&self, token: &str, need: XetScope) -> Result<XetCaller> {
         let claims = self.xet_signer.verify(token, now_secs())?;
         claims.require(need)?;
         let invalid = || Error::from(XetError::InvalidToken);
-        let repo = self
-            .meta
-            .repo_by_id(claims.repo_id)
-            .await?
-            .ok_or_else(invalid)?;
-        let caller = match claims.user_id {
-            Some(id) => {
-                let user = self.meta.account_by_id(id).await?.ok_or_else(invalid)?;
-                let orgs = self.meta.orgs_of_user(id).await?;
-                Caller {
-                    user: Some(user),
-                    scope: Some(match claims.scope {
-                        Scope::Write => Role::Write,
-                        Scope::Read => Role::Read,
-                    }),
-                    token_label: None,
-                    orgs,
-                }
-            }
-            None => Caller::anonymous(),
+        let principal = Principal {
+            user_id: claims.user_id,
+            token_id: claims.token_id,
         };
         let repo_need = match need {
-            Scope::Read => Need::Read,
+            Scope::Read => Need::Download,
             Scope::Write => Need::Write,
         };
-        caller.check_repo(&repo, repo_need).map_err(|_| invalid())?;
-        if need == Scope::Read {
-            self.check_gate_of(&caller, &repo).map_err(|_| invalid())?;
-        }
+        let (caller, repo) = self
+            .recheck_delegation(principal, claims.repo_id, repo_need)
+            .await?
+            .ok_or_else(invalid)?;
         let visibility = XetVisibility {
             namespaces: caller.visible_namespaces(),
             see_all: caller.sees_everything(),
@@ -222,8 +227,8 @@ impl Hub {
     /// `POST /v1/xorbs/default/{hash}`: verifies the chunk stream against `hash` (every chunk
     /// decompressed, bounded, and hashed), stores it durably with Wharf's footer, then records
     /// it. Re-uploading a known xorb is verified the same way and stores nothing new. `declared`
-    /// is the request's `Content-Length`. At most [`XORB_SLOTS`] bodies are held at once (each
-    /// up to 64 MiB): further uploads wait before reading theirs.
+    /// is the request's `Content-Length`. The body's size (at most 64 MiB) is reserved from the
+    /// server's memory budget before it is read, and it must arrive at a minimal pace.
     pub async fn xet_put_xorb(
         &self,
         xc: &XetCaller,
@@ -233,11 +238,10 @@ impl Hub {
     ) -> Result<()> {
         xc.claims.require(Scope::Write)?;
         let expected = XetHash::parse(hash)?;
-        let _slot = self
-            .xet_xorb_slots
-            .acquire()
-            .await
-            .map_err(|_| Error::internal("Xet upload slots closed"))?;
+        let reserve = declared.map_or(MAX_XORB_UPLOAD_BYTES as u64, |n| {
+            n.min(MAX_XORB_UPLOAD_BYTES as u64)
+        });
+        let _memory = self.reserve_memory(reserve).await?;
         let body = collect_body(body, declared, MAX_XORB_UPLOAD_BYTES).await?;
         let checked = body.clone();
         let verified = blocking(move || Ok(xorb::verify_upload(&checked, &expected)?)).await?;
@@ -304,8 +308,14 @@ impl Hub {
         body: ByteStream,
         declared: Option<u64>,
     ) -> Result<ShardUpload> {
+        let reserve = declared.map_or(MAX_SHARD_BYTES as u64, |n| n.min(MAX_SHARD_BYTES as u64));
+        let memory = self.reserve_memory(reserve).await?;
         let body = collect_body(body, declared, MAX_SHARD_BYTES).await?;
-        blocking(move || Ok(ShardUpload(wharf_xet::shard::parse_upload(&body)?))).await
+        let parsed = blocking(move || Ok(wharf_xet::shard::parse_upload(&body)?)).await?;
+        Ok(ShardUpload {
+            shard: parsed,
+            memory,
+        })
     }
 
     /// Verifies every file of the shard and registers them for the token's repository: each
@@ -321,7 +331,10 @@ impl Hub {
         progress: &(dyn Fn(ShardProgress) + Send + Sync),
     ) -> Result<bool> {
         xc.claims.require(Scope::Write)?;
-        let shard = upload.0;
+        let ShardUpload {
+            shard,
+            memory: _memory,
+        } = upload;
         let _slot = self
             .xet_slots
             .acquire()
@@ -560,9 +573,10 @@ impl Hub {
         let plan = xet_read::plan_file(self.meta.as_ref(), &terms, range).await?;
         let exp = now_secs() + FETCH_TTL.as_secs() as i64;
         let base = base_url.trim_end_matches('/');
+        let binding = fetch_binding(xc);
         let sign = |xorb: &XetHash, (a, b): (u64, u64)| {
-            let sig = self.xet_signer.fetch_sig(xorb, a, b, exp);
-            format!("{base}/api/xet/fetch/{xorb}?r={a}-{b}&exp={exp}&sig={sig}")
+            let sig = self.xet_signer.fetch_sig(xorb, a, b, exp, &binding);
+            format!("{base}/api/xet/fetch/{xorb}?r={a}-{b}&exp={exp}&g={binding}&sig={sig}")
         };
         Ok(if v2 {
             XetReconstruction::V2(ReconstructionV2::from_plan(&plan, sign))
@@ -577,18 +591,23 @@ impl Hub {
     /// the signed range.
     pub async fn xet_fetch(
         &self,
-        xorb: &str,
-        signed: (u64, u64),
-        exp: i64,
-        sig: &str,
+        url: &XetFetchUrl,
         requested: Option<(u64, Option<u64>)>,
     ) -> Result<XetFetch> {
         let refused = || Error::forbidden("Invalid or expired fetch URL");
-        let hash = XetHash::parse(xorb).map_err(|_| refused())?;
-        let (a, b) = signed;
+        let hash = XetHash::parse(&url.xorb).map_err(|_| refused())?;
+        let (a, b) = url.range;
         if !self
             .xet_signer
-            .verify_fetch(&hash, a, b, exp, sig, now_secs())
+            .verify_fetch(&hash, a, b, url.exp, &url.binding, &url.sig, now_secs())
+        {
+            return Err(refused());
+        }
+        let (repo_id, principal) = parse_fetch_binding(&url.binding).ok_or_else(refused)?;
+        if self
+            .recheck_delegation(principal, repo_id, Need::Download)
+            .await?
+            .is_none()
         {
             return Err(refused());
         }
@@ -653,9 +672,39 @@ impl Hub {
     }
 }
 
+/// What a fetch URL is bound to: the token's repository and principal, `{repo_id}.{principal}`.
+fn fetch_binding(xc: &XetCaller) -> String {
+    let principal = Principal {
+        user_id: xc.claims.user_id,
+        token_id: xc.claims.token_id,
+    };
+    format!("{}.{}", xc.repo.id, principal.encode())
+}
+
+fn parse_fetch_binding(binding: &str) -> Option<(i64, Principal)> {
+    let (repo, principal) = binding.split_once('.')?;
+    Some((repo.parse().ok()?, Principal::decode(principal)?))
+}
+
+/// How long a body of `bytes` may take to arrive.
+fn upload_deadline(bytes: u64) -> std::time::Duration {
+    UPLOAD_GRACE + std::time::Duration::from_secs(bytes / MIN_UPLOAD_BYTES_PER_SEC)
+}
+
 /// Reads a whole request body of at most `limit` bytes into one buffer, sized from the declared
-/// length up front. More is `PayloadTooLarge`; an interrupted body is a `BadRequest`.
-async fn collect_body(mut body: ByteStream, declared: Option<u64>, limit: usize) -> Result<Bytes> {
+/// length up front, within [`upload_deadline`]. More is `PayloadTooLarge`; an interrupted or
+/// too slow body is a `BadRequest`.
+async fn collect_body(body: ByteStream, declared: Option<u64>, limit: usize) -> Result<Bytes> {
+    let expected = declared.unwrap_or(limit as u64).min(limit as u64);
+    match tokio::time::timeout(upload_deadline(expected), read_body(body, declared, limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(Error::bad_request(
+            "Upload too slow: the body did not arrive in time",
+        )),
+    }
+}
+
+async fn read_body(mut body: ByteStream, declared: Option<u64>, limit: usize) -> Result<Bytes> {
     let too_large = || {
         Error::new(
             ErrorKind::PayloadTooLarge,
@@ -722,7 +771,7 @@ mod tests {
     use super::*;
     use crate::web::test_support::{collect, hub, user_caller};
     use crate::{CommitHeader, CommitOp, SettingsUpdate};
-    use wharf_core::RepoType;
+    use wharf_core::{RepoType, Role};
     use wharf_xet::chunker::{PackedFile, pack};
     use wharf_xet::shard::{build_upload, describe_file};
 
@@ -1177,8 +1226,16 @@ mod tests {
         let xorb = packed.xorbs[0].hash.to_string();
         let exp: i64 = query["exp"].parse().expect("exp");
         let sig = query["sig"];
+        let binding = query["g"].to_string();
+        let url_of = |range: (u64, u64), exp: i64, sig: &str| XetFetchUrl {
+            xorb: xorb.clone(),
+            range,
+            exp,
+            binding: binding.clone(),
+            sig: sig.to_string(),
+        };
         let f = hub
-            .xet_fetch(&xorb, (a, b), exp, sig, Some((a, Some(b))))
+            .xet_fetch(&url_of((a, b), exp, sig), Some((a, Some(b))))
             .await
             .expect("fetch");
         let physical = collect(f.body).await;
@@ -1194,26 +1251,28 @@ mod tests {
             ((a, b), None, exp + 1),               // tampered expiry
         ] {
             let e = hub
-                .xet_fetch(&xorb, signed, exp, sig, requested)
+                .xet_fetch(&url_of(signed, exp, sig), requested)
                 .await
                 .err()
                 .expect("refused");
             assert_eq!(e.kind, ErrorKind::Forbidden);
         }
-        let expired = hub.xet_signer.fetch_sig(&packed.xorbs[0].hash, a, b, 1);
+        let expired = hub
+            .xet_signer
+            .fetch_sig(&packed.xorbs[0].hash, a, b, 1, &binding);
         let e = hub
-            .xet_fetch(&xorb, (a, b), 1, &expired, None)
+            .xet_fetch(&url_of((a, b), 1, &expired), None)
             .await
             .err()
             .expect("expired");
         assert_eq!(e.kind, ErrorKind::Forbidden);
         // A validly signed range reaching into the footer is refused too.
         let stored = packed.xorbs[0].stored.len() as u64;
-        let into_footer = hub
-            .xet_signer
-            .fetch_sig(&packed.xorbs[0].hash, 0, stored - 1, exp);
+        let into_footer =
+            hub.xet_signer
+                .fetch_sig(&packed.xorbs[0].hash, 0, stored - 1, exp, &binding);
         let e = hub
-            .xet_fetch(&xorb, (0, stored - 1), exp, &into_footer, None)
+            .xet_fetch(&url_of((0, stored - 1), exp, &into_footer), None)
             .await
             .err()
             .expect("footer");
@@ -1353,6 +1412,23 @@ mod tests {
                 .await
                 .expect("link"),
             Some(whole.len() as i64)
+        );
+    }
+
+    /// A body that stops arriving is cut off once its deadline passes, instead of holding its
+    /// memory reservation for ever.
+    #[tokio::test(start_paused = true)]
+    async fn slow_upload_bodies_are_cut_off() {
+        let first = futures::stream::once(async { Ok(Bytes::from_static(b"abc")) });
+        let body: ByteStream = first.chain(futures::stream::pending()).boxed();
+        let e = collect_body(body, Some(1 << 20), 64 << 20)
+            .await
+            .expect_err("too slow");
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert!(e.message.contains("too slow"));
+        assert_eq!(
+            upload_deadline(64 << 20),
+            UPLOAD_GRACE + std::time::Duration::from_secs(1024)
         );
     }
 

@@ -1,5 +1,7 @@
-//! Signed transfer URLs. A signature binds the operation, repository, object id, size and
-//! expiry; it is an HMAC-SHA256 under the server's secret and is compared in constant time.
+//! Signed transfer URLs. A signature binds the operation, repository, object id, size, expiry
+//! and the principal the URL was issued to (so that its use can be re-checked against that
+//! principal's access); it is an HMAC-SHA256 under the server's secret and is compared in
+//! constant time.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -30,6 +32,8 @@ pub struct Grant<'a> {
     pub size: u64,
     /// Epoch seconds after which the URL is refused.
     pub expires: i64,
+    /// Who the URL was issued to, in the hub's compact form (opaque here).
+    pub principal: &'a str,
 }
 
 /// Signs and checks transfer URLs with one server secret.
@@ -50,12 +54,13 @@ impl Signer {
             .expect("HMAC accepts keys of any length");
         mac.update(
             format!(
-                "{}\n{}\n{}\n{}\n{}",
+                "{}\n{}\n{}\n{}\n{}\n{}",
                 g.kind.as_str(),
                 g.repo_id,
                 g.oid,
                 g.size,
-                g.expires
+                g.expires,
+                g.principal
             )
             .as_bytes(),
         );
@@ -93,6 +98,7 @@ mod tests {
             oid: "ab",
             size: 10,
             expires: 1000,
+            principal: "3.-",
         };
         let sig = s.sign(&g);
         assert!(s.verify(&g, 999, &sig));
@@ -113,6 +119,17 @@ mod tests {
             "other repo"
         );
         assert!(!s.verify(&Grant { size: 11, ..g }, 999, &sig), "other size");
+        assert!(
+            !s.verify(
+                &Grant {
+                    principal: "4.-",
+                    ..g
+                },
+                999,
+                &sig
+            ),
+            "other principal"
+        );
         assert!(!s.verify(&g, 999, "zz"), "garbage");
         assert!(!Signer::new(b"other").verify(&g, 999, &sig));
     }

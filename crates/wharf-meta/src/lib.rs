@@ -42,6 +42,8 @@ pub trait MetaStore: Send + Sync {
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<(Token, Account)>>;
     /// Revokes; false when no live token had that hash.
     async fn revoke_token(&self, token_hash: &str) -> Result<bool>;
+    /// The live (not revoked) token with this id: what re-checks a credential minted from it.
+    async fn live_token(&self, token_id: i64) -> Result<Option<Token>>;
 
     // --- repositories ---------------------------------------------------------------------
     /// `Conflict` when (type, namespace, name) exists, case-insensitively.
@@ -61,6 +63,14 @@ pub trait MetaStore: Send + Sync {
         name: &str,
     ) -> Result<Option<Repo>>;
     async fn repo_by_id(&self, id: i64) -> Result<Option<Repo>>;
+    /// The repo with this current name, else the one that used to be called so, in one query,
+    /// so that a missing name costs the same as an existing one (no timing oracle).
+    async fn repo_by_current_or_old_name(
+        &self,
+        repo_type: RepoType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Repo>>;
     /// Filtered, sorted, paged listing. See [`RepoQuery`].
     async fn list_repos(&self, query: &RepoQuery) -> Result<Vec<Repo>>;
     /// Removes the repo row and everything hanging off it (tags, redirects, LFS links).
@@ -87,6 +97,8 @@ pub trait MetaStore: Send + Sync {
     async fn link_lfs_object(&self, repo_id: i64, oid: &str, size: i64) -> Result<()>;
     /// The size of the object when this repo owns it.
     async fn repo_lfs_object(&self, repo_id: i64, oid: &str) -> Result<Option<i64>>;
+    /// Of `oids`, those this repo owns, with their sizes.
+    async fn repo_lfs_objects(&self, repo_id: i64, oids: &[String]) -> Result<HashMap<String, i64>>;
 
     // --- web interface --------------------------------------------------------------------
     /// The oldest user account with this e-mail address (case-insensitive); organizations never

@@ -432,6 +432,26 @@ impl MetaStore for SqliteStore {
         Ok(Some((token, account_from_row(&row)?)))
     }
 
+    async fn live_token(&self, token_id: i64) -> Result<Option<Token>> {
+        let row = sqlx::query(
+            "SELECT id, user_id, role, label, created_at FROM tokens \
+             WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(token_id)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = row.try_get("role").db()?;
+        Ok(Some(Token {
+            id: row.try_get("id").db()?,
+            user_id: row.try_get("user_id").db()?,
+            role: parse_role(&role)?,
+            label: row.try_get("label").db()?,
+            created_at: row.try_get("created_at").db()?,
+        }))
+    }
+
     async fn revoke_token(&self, token_hash: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
@@ -529,6 +549,32 @@ impl MetaStore for SqliteStore {
             repo_cols!(),
             " FROM repo_redirects d JOIN repos r ON r.id = d.repo_id \
              WHERE d.repo_type = ? AND d.namespace = ? AND d.name = ?"
+        ))
+        .bind(repo_type.as_str())
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        row.as_ref().map(repo_from_row).transpose()
+    }
+
+    async fn repo_by_current_or_old_name(
+        &self,
+        repo_type: RepoType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Repo>> {
+        // Both branches always run (one statement), current names first.
+        let row = sqlx::query(concat!(
+            "SELECT * FROM (SELECT ",
+            repo_cols!(),
+            ", 0 AS rank FROM repos r WHERE r.repo_type = ?1 AND r.namespace = ?2 AND r.name = ?3 \
+             UNION ALL SELECT ",
+            repo_cols!(),
+            ", 1 AS rank FROM repo_redirects d JOIN repos r ON r.id = d.repo_id \
+             WHERE d.repo_type = ?1 AND d.namespace = ?2 AND d.name = ?3) \
+             ORDER BY rank LIMIT 1"
         ))
         .bind(repo_type.as_str())
         .bind(namespace)
@@ -750,6 +796,25 @@ impl MetaStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .db()
+    }
+
+    async fn repo_lfs_objects(&self, repo_id: i64, oids: &[String]) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        for batch in oids.chunks(500) {
+            let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> =
+                sqlx::QueryBuilder::new("SELECT oid, size FROM repo_lfs_objects WHERE repo_id = ");
+            qb.push_bind(repo_id);
+            qb.push(" AND oid IN (");
+            let mut list = qb.separated(", ");
+            for oid in batch {
+                list.push_bind(oid.clone());
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&self.pool).await.db()? {
+                out.insert(row.try_get("oid").db()?, row.try_get("size").db()?);
+            }
+        }
+        Ok(out)
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<Account>> {

@@ -1442,3 +1442,79 @@ async fn xet_jobs_queue_retry_and_backfill() -> TestResult {
     assert!(store.lfs_oids_without_xet(10).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn one_lookup_finds_current_and_former_names() -> TestResult {
+    let (_dir, store) = store().await?;
+    let r = store
+        .create_repo(repo(RepoType::Model, "alice", "a", true))
+        .await?;
+    store.move_repo(r.id, "alice", "b").await?;
+    for (ns, name) in [
+        ("alice", "b"),
+        ("ALICE", "B"),
+        ("alice", "a"),
+        ("Alice", "A"),
+    ] {
+        let found = store
+            .repo_by_current_or_old_name(RepoType::Model, ns, name)
+            .await?
+            .ok_or("missing")?;
+        assert_eq!((found.id, found.name.as_str()), (r.id, "b"), "{ns}/{name}");
+    }
+    assert!(
+        store
+            .repo_by_current_or_old_name(RepoType::Model, "alice", "never")
+            .await?
+            .is_none()
+    );
+    assert!(
+        store
+            .repo_by_current_or_old_name(RepoType::Dataset, "alice", "b")
+            .await?
+            .is_none()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn live_tokens_and_owned_objects() -> TestResult {
+    let (_dir, store) = store().await?;
+    let user = store
+        .create_account(account("alice", AccountKind::User))
+        .await?
+        .id;
+    let t = store
+        .create_token(NewToken {
+            user_id: user,
+            token_hash: "a".repeat(64),
+            role: Role::Write,
+            label: "ci".into(),
+            created_at: 1,
+        })
+        .await?;
+    assert_eq!(
+        store.live_token(t.id).await?.map(|t| t.role),
+        Some(Role::Write)
+    );
+    assert!(store.revoke_token(&"a".repeat(64)).await?);
+    assert!(store.live_token(t.id).await?.is_none(), "revoked");
+    assert!(store.live_token(t.id + 100).await?.is_none(), "unknown");
+
+    let r = store
+        .create_repo(repo(RepoType::Model, "alice", "m", false))
+        .await?;
+    let other = store
+        .create_repo(repo(RepoType::Model, "alice", "n", false))
+        .await?;
+    store.link_lfs_object(r.id, &"1".repeat(64), 10).await?;
+    store.link_lfs_object(other.id, &"2".repeat(64), 20).await?;
+    let asked: Vec<String> = (0..1200)
+        .map(|i| format!("{i:064}"))
+        .chain(["1".repeat(64), "2".repeat(64)])
+        .collect();
+    let owned = store.repo_lfs_objects(r.id, &asked).await?;
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned.get(&"1".repeat(64)), Some(&10));
+    Ok(())
+}

@@ -52,24 +52,8 @@ impl WebError {
     }
 }
 
-/// The HTTP status of each error kind.
-pub fn status_of(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::RepoNotFound
-        | ErrorKind::RevisionNotFound
-        | ErrorKind::EntryNotFound
-        | ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::GatedRepo | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
+/// The HTTP status of each error kind: the API's table, shared.
+pub use wharf_http::status_of;
 
 impl From<Error> for WebError {
     fn from(e: Error) -> WebError {

@@ -46,6 +46,9 @@ pub struct TokenClaims {
     pub repo_id: i64,
     /// The user it was issued to (`None`: anonymous read of a public repository).
     pub user_id: Option<i64>,
+    /// The hub token the user presented when asking for it: revoking that token stops this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<i64>,
     /// The revision it was issued for (informational).
     pub rev: String,
     /// Expiry, epoch seconds; the token is refused once `now > exp`.
@@ -146,28 +149,38 @@ impl XetTokenSigner {
     }
 
     /// Hex signature of a fetch URL for bytes `first..=last` of `xorb`, valid until `exp`.
-    pub fn fetch_sig(&self, xorb: &XetHash, first: u64, last: u64, exp: i64) -> String {
-        hex::encode(self.fetch_mac(xorb, first, last, exp))
+    /// `binding` names who may use it (opaque here: the hub re-checks it on every fetch).
+    pub fn fetch_sig(
+        &self,
+        xorb: &XetHash,
+        first: u64,
+        last: u64,
+        exp: i64,
+        binding: &str,
+    ) -> String {
+        hex::encode(self.fetch_mac(xorb, first, last, exp, binding))
     }
 
-    /// Whether `sig` signs exactly this xorb, range and expiry, and `now ≤ exp`.
+    /// Whether `sig` signs exactly this xorb, range, expiry and binding, and `now ≤ exp`.
+    #[expect(clippy::too_many_arguments, reason = "every signed field of a fetch URL")]
     pub fn verify_fetch(
         &self,
         xorb: &XetHash,
         first: u64,
         last: u64,
         exp: i64,
+        binding: &str,
         sig: &str,
         now: i64,
     ) -> bool {
         if now > exp {
             return false;
         }
-        hex_mac_matches(sig, &self.fetch_mac(xorb, first, last, exp))
+        hex_mac_matches(sig, &self.fetch_mac(xorb, first, last, exp, binding))
     }
 
-    fn fetch_mac(&self, xorb: &XetHash, first: u64, last: u64, exp: i64) -> [u8; 32] {
-        let msg = format!("{xorb}\n{first}\n{last}\n{exp}");
+    fn fetch_mac(&self, xorb: &XetHash, first: u64, last: u64, exp: i64, binding: &str) -> [u8; 32] {
+        let msg = format!("{xorb}\n{first}\n{last}\n{exp}\n{binding}");
         mac(&self.fetch_key, &[msg.as_bytes()])
     }
 }
@@ -181,6 +194,7 @@ mod tests {
             scope,
             repo_id: 42,
             user_id: Some(7),
+            token_id: Some(3),
             rev: "main".into(),
             exp: 1_000,
         }
@@ -199,6 +213,7 @@ mod tests {
         );
         let anon = TokenClaims {
             user_id: None,
+            token_id: None,
             ..claims(Scope::Read)
         };
         let t = s.issue(&anon).expect("issue");
@@ -285,15 +300,16 @@ mod tests {
         let x = XetHash::parse("5d8d74fff21a49bf3e66d5854e81bd6c2efea4e757846885a66a7666e038733f")
             .expect("hash");
         let y = XetHash::default();
-        let sig = s.fetch_sig(&x, 0, 99, 500);
-        assert!(s.verify_fetch(&x, 0, 99, 500, &sig, 500));
-        assert!(!s.verify_fetch(&x, 0, 99, 500, &sig, 501), "expired");
-        assert!(!s.verify_fetch(&x, 0, 100, 500, &sig, 0), "other range");
-        assert!(!s.verify_fetch(&x, 1, 99, 500, &sig, 0), "other range");
-        assert!(!s.verify_fetch(&x, 0, 99, 501, &sig, 0), "other expiry");
-        assert!(!s.verify_fetch(&y, 0, 99, 500, &sig, 0), "other xorb");
-        assert!(!s.verify_fetch(&x, 0, 99, 500, "zz", 0), "garbage");
-        assert!(!XetTokenSigner::new(b"other").verify_fetch(&x, 0, 99, 500, &sig, 0));
+        let sig = s.fetch_sig(&x, 0, 99, 500, "b");
+        assert!(s.verify_fetch(&x, 0, 99, 500, "b", &sig, 500));
+        assert!(!s.verify_fetch(&x, 0, 99, 500, "b", &sig, 501), "expired");
+        assert!(!s.verify_fetch(&x, 0, 100, 500, "b", &sig, 0), "other range");
+        assert!(!s.verify_fetch(&x, 1, 99, 500, "b", &sig, 0), "other range");
+        assert!(!s.verify_fetch(&x, 0, 99, 501, "b", &sig, 0), "other expiry");
+        assert!(!s.verify_fetch(&x, 0, 99, 500, "c", &sig, 0), "other binding");
+        assert!(!s.verify_fetch(&y, 0, 99, 500, "b", &sig, 0), "other xorb");
+        assert!(!s.verify_fetch(&x, 0, 99, 500, "b", "zz", 0), "garbage");
+        assert!(!XetTokenSigner::new(b"other").verify_fetch(&x, 0, 99, 500, "b", &sig, 0));
         // Token and fetch keys are separate: a fetch signature is not a token MAC and vice versa.
         assert_ne!(s.token_key, s.fetch_key);
     }

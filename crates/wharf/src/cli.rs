@@ -52,6 +52,8 @@ pub enum Command {
         xet_convert_delay: u64,
         #[command(flatten)]
         inference: crate::serve::InferenceArgs,
+        #[command(flatten)]
+        edge: crate::serve::EdgeArgs,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -181,9 +183,10 @@ pub async fn execute(cli: Cli) -> Result<()> {
             public_url,
             xet_convert_delay,
             inference,
+            edge,
         } => {
             let delay = std::time::Duration::from_secs(xet_convert_delay);
-            crate::serve::run_server(&cli.data, &listen, public_url, delay, inference).await
+            crate::serve::run_server(&cli.data, &listen, public_url, delay, inference, edge).await
         }
         Command::User(UserCommand::Add {
             name,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod hook;
+mod listener;
 mod maintenance;
 mod serve;
 

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wharf_api::{AppState, router};
-use wharf_hub::{Hub, HubConfig};
+use wharf_http::ClientConfig;
+use wharf_hub::{Hub, HubConfig, RateLimits};
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
@@ -22,6 +23,7 @@ pub async fn run_server(
     public_url: Option<String>,
     xet_convert_delay: std::time::Duration,
     inference: InferenceArgs,
+    edge: EdgeArgs,
 ) -> Result<()> {
     init_tracing();
     let first_start = !data.join("wharf.db").exists();
@@ -41,11 +43,32 @@ pub async fn run_server(
         eprintln!("then: HF_ENDPOINT=http://{listen} hf auth login --token <token>");
     }
     configure_inference(&hub, &inference);
+    hub.rate_limiter.configure(edge.rate_limits);
     let hub = Arc::new(hub);
     // Converts LFS objects into Xet storage in the background (one at a time).
     hub.start_xet_worker(xet_convert_delay);
     let state = AppState { hub, public_url };
-    serve(listener, state, shutdown_signal()).await
+    let client = ClientConfig {
+        trust_proxy: edge.trust_proxy,
+    };
+    serve(listener, state, client, shutdown_signal()).await
+}
+
+/// `serve`'s settings of the edge: rate limits and where client addresses come from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EdgeArgs {
+    /// Rate limits: `off`, or any of `api=N,resolvers=N,pages=N,auth=N,window=SECS`
+    /// (requests per client per window; failed sign-ins per account per window).
+    #[arg(long, env = "WHARF_RATE_LIMITS", default_value = "", value_parser = parse_rate_limits)]
+    pub rate_limits: RateLimits,
+    /// The server runs behind a reverse proxy: take the client's address from the last
+    /// `X-Forwarded-For` entry.
+    #[arg(long, env = "WHARF_TRUST_PROXY")]
+    pub trust_proxy: bool,
+}
+
+fn parse_rate_limits(s: &str) -> std::result::Result<RateLimits, String> {
+    RateLimits::parse(s)
 }
 
 /// `serve`'s switches of the hosted inference API.
@@ -135,22 +158,29 @@ fn configure_inference(_hub: &Hub, args: &InferenceArgs) {
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    client: ClientConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "wharf listening");
-    // Streamed responses (git packs, LFS objects) end with a small chunk; without NODELAY
-    // Nagle's algorithm holds it until the client's delayed ACK, about 40 ms per request.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     // The web pages register no route the API owns; the API router keeps the only fallback.
     let web = wharf_web::router(state.hub.clone(), state.public_url.clone());
-    axum::serve(listener, router(state).merge(web))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let hub = state.hub.clone();
+    // Outermost last: the client's address is known before limits are counted.
+    let app = router(state)
+        .merge(web)
+        .layer(axum::middleware::from_fn_with_state(
+            hub,
+            wharf_http::limits::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn(
+            wharf_http::security::security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            client,
+            wharf_http::client::client_addr,
+        ));
+    crate::listener::serve_connections(listener, app, shutdown).await?;
     Ok(())
 }
 

@@ -1,19 +1,21 @@
-//! Preupload and the NDJSON commit endpoint, plus the JSON body extractor every route uses
-//! (its rejections speak the Hub's error dialect).
+//! Preupload and the NDJSON commit endpoint (the body itself is read by `ndjson.rs`), plus the
+//! JSON body extractor every route uses (its rejections speak the Hub's error dialect).
 
 use super::RepoPath;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, BaseUrl, QueryPairs};
+use crate::ndjson::read_commit;
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::HeaderMap;
 use base64::Engine;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wharf_core::Error;
-use wharf_hub::{CommitHeader, CommitOp, PreuploadFile};
+use wharf_hub::{Need, PreuploadFile};
 
 /// `Json<T>` whose failures are 400s with `X-Error-Message`, not axum's plain-text rejections.
 pub struct JsonBody<T>(pub T);
@@ -99,123 +101,29 @@ pub async fn preupload(
     Ok(Json(json!({ "files": out })))
 }
 
-#[derive(Deserialize)]
-struct Line {
-    key: String,
-    value: Value,
-}
-
-#[derive(Deserialize)]
-struct HeaderLine {
-    #[serde(default)]
-    summary: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default, rename = "parentCommit")]
-    parent_commit: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct FileValue {
-    path: String,
-    content: String,
-    #[serde(default)]
-    encoding: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct LfsValue {
-    path: String,
-    oid: String,
-    #[serde(default)]
-    size: Option<i64>,
-    #[serde(default)]
-    algo: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PathValue {
-    path: String,
-}
-
-fn field<T: DeserializeOwned>(v: Value, n: usize) -> Result<T, Error> {
-    serde_json::from_value(v)
-        .map_err(|e| Error::bad_request(format!("Invalid commit line {n}: {e}")))
-}
-
-/// Parses the NDJSON commit body: one header line, then operations in order.
-fn parse_commit(body: &[u8]) -> Result<(CommitHeader, Vec<CommitOp>), Error> {
-    let mut header = None;
-    let mut ops = Vec::new();
-    for (i, raw) in body.split(|b| *b == b'\n').enumerate() {
-        let n = i + 1;
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let line: Line = serde_json::from_slice(raw)
-            .map_err(|e| Error::bad_request(format!("Invalid commit line {n}: {e}")))?;
-        match line.key.as_str() {
-            "header" => {
-                let h: HeaderLine = field(line.value, n)?;
-                header = Some(CommitHeader {
-                    summary: h.summary,
-                    description: h.description,
-                    parent_commit: h.parent_commit,
-                });
-            }
-            "file" => {
-                let f: FileValue = field(line.value, n)?;
-                if f.encoding.as_deref().is_some_and(|e| e != "base64") {
-                    return Err(Error::bad_request(format!(
-                        "Unsupported encoding on line {n}"
-                    )));
-                }
-                ops.push(CommitOp::File {
-                    path: f.path,
-                    content: b64(&f.content)?,
-                });
-            }
-            "lfsFile" => {
-                let f: LfsValue = field(line.value, n)?;
-                if f.algo.as_deref().is_some_and(|a| a != "sha256") {
-                    return Err(Error::bad_request(format!(
-                        "Unsupported hash algorithm on line {n}"
-                    )));
-                }
-                ops.push(CommitOp::LfsFile {
-                    path: f.path,
-                    oid: f.oid.to_ascii_lowercase(),
-                    size: f.size,
-                });
-            }
-            "deletedFile" => ops.push(CommitOp::DeletedFile {
-                path: field::<PathValue>(line.value, n)?.path,
-            }),
-            "deletedFolder" => ops.push(CommitOp::DeletedFolder {
-                path: field::<PathValue>(line.value, n)?.path,
-            }),
-            other => {
-                return Err(Error::bad_request(format!(
-                    "Unknown commit operation '{other}' on line {n}"
-                )));
-            }
-        }
-    }
-    let header = header.ok_or_else(|| Error::bad_request("The commit has no header line"))?;
-    Ok((header, ops))
-}
-
+/// `POST /api/{t}/{id}/commit/{rev}`. The caller's right to write is checked before a byte of
+/// the body is read; then the body's declared size is reserved from the server's memory
+/// budget and the NDJSON is parsed as it streams in.
 pub async fn create_commit(
     State(s): State<AppState>,
     Auth(c): Auth,
     BaseUrl(base): BaseUrl,
     Path(p): Path<RepoPath>,
     q: QueryPairs,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
     let addr = p.address()?;
-    let (header, ops) = parse_commit(&body)?;
-    drop(body);
+    s.hub.repo(&c, &addr, Need::Write).await?;
+    let declared = declared_length(&headers)?;
+    if declared.is_some_and(|n| n > COMMIT_BODY_LIMIT as u64) {
+        return Err(body_too_large().into());
+    }
+    let _memory = s
+        .hub
+        .reserve_memory(declared.unwrap_or(COMMIT_BODY_LIMIT as u64))
+        .await?;
+    let (header, ops) = read_commit(body, COMMIT_BODY_LIMIT).await?;
     let create_pr = q.flag("create_pr", false);
     let outcome = s
         .hub
@@ -239,40 +147,40 @@ pub async fn create_commit(
     })))
 }
 
+/// Largest commit body.
+const COMMIT_BODY_LIMIT: usize = 256 << 20;
+
+fn body_too_large() -> Error {
+    Error::new(
+        wharf_core::ErrorKind::PayloadTooLarge,
+        "The commit body is larger than 256 MiB: upload large files with LFS",
+    )
+}
+
+/// The request's `Content-Length`, when it sends one; junk is a 400.
+pub fn declared_length(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    match headers.get(axum::http::header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| Error::bad_request("Invalid Content-Length").into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_every_operation_in_order() {
-        let body =
-            br#"{"key":"header","value":{"summary":"s","description":"","parentCommit":"abc"}}
-{"key":"file","value":{"path":"a.txt","content":"aGk=","encoding":"base64"}}
-{"key":"lfsFile","value":{"path":"w.bin","algo":"sha256","oid":"AB","size":5}}
-{"key":"deletedFile","value":{"path":"old.txt"}}
-{"key":"deletedFolder","value":{"path":"dir/"}}
-"#;
-        let (h, ops) = parse_commit(body).expect("parse");
-        assert_eq!(h.parent_commit.as_deref(), Some("abc"));
-        assert_eq!(ops.len(), 4);
-        assert!(matches!(&ops[0], CommitOp::File { content, .. } if content == b"hi"));
-        assert!(matches!(&ops[1], CommitOp::LfsFile { oid, size: Some(5), .. } if oid == "ab"));
-    }
-
-    #[test]
-    fn rejects_malformed_lines() {
-        assert!(parse_commit(b"{not json}\n").is_err());
-        assert!(parse_commit(br#"{"key":"file","value":{"path":"a"}}"#).is_err());
-        assert!(
-            parse_commit(
-                br#"{"key":"header","value":{}}
-{"key":"copyFile","value":{}}"#
-            )
-            .is_err()
-        );
-        assert!(
-            parse_commit(br#"{"key":"file","value":{"path":"a","content":"aGk="}}"#).is_err(),
-            "no header"
-        );
+    fn lengths_are_read_or_refused() {
+        let mut h = HeaderMap::new();
+        assert!(matches!(declared_length(&h), Ok(None)));
+        h.insert("content-length", axum::http::HeaderValue::from_static("12"));
+        assert!(matches!(declared_length(&h), Ok(Some(12))));
+        h.insert("content-length", axum::http::HeaderValue::from_static("x"));
+        assert!(declared_length(&h).is_err());
     }
 }

@@ -31,6 +31,7 @@ fn ticket(p: TransferPath, q: &QueryPairs) -> ApiResult<UploadTicket> {
         oid: p.oid,
         size: p.size,
         expires,
+        principal: q.get("p").unwrap_or_default().to_string(),
         signature,
     })
 }

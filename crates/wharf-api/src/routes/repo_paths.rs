@@ -104,8 +104,15 @@ async fn route(s: &AppState, req: Request) -> ApiResult<Response> {
     }
 }
 
-async fn caller_of(s: &AppState, headers: &HeaderMap) -> ApiResult<Caller> {
-    Ok(s.hub.authenticate(&credentials(headers)?).await?)
+/// The caller of a request; the future holds no borrow of the (non-`Sync`) request.
+fn caller_of(
+    s: &AppState,
+    req: &Request,
+) -> impl std::future::Future<Output = ApiResult<Caller>> + Send + 'static {
+    let origin = wharf_http::ClientAddr::of(req.extensions());
+    let creds = credentials(req.headers());
+    let hub = s.hub.clone();
+    async move { Ok(hub.authenticate(&creds?, &origin).await?) }
 }
 
 /// Parses a single `Range: bytes=…`; `Ok(None)` means serve the whole content.
@@ -203,8 +210,12 @@ async fn resolve(
     rev: &str,
     file: &str,
 ) -> ApiResult<Response> {
-    let caller = caller_of(s, req.headers()).await?;
+    let caller = caller_of(s, &req).await?;
     let (commit, found) = s.hub.resolve_file(&caller, addr, rev, file).await?;
+    let client = match caller.name() {
+        Some(name) => format!("user:{name}"),
+        None => format!("addr:{}", wharf_http::ClientAddr::of(req.extensions())),
+    };
     let Some(content) = found else {
         return Err(
             ApiError::from(Error::entry_not_found(file)).with_header("x-repo-commit", &commit)
@@ -254,6 +265,9 @@ async fn resolve(
         return Ok(content_response(empty, content.size, range, extra));
     }
     let stream = s.hub.read_file(&content, range).await?;
+    s.hub
+        .note_download(content.repo_id, addr.repo_type, &content.path, &client)
+        .await?;
     Ok(content_response(stream, content.size, range, extra))
 }
 
@@ -284,7 +298,7 @@ async fn body_json<T: serde::de::DeserializeOwned>(req: Request) -> ApiResult<T>
 }
 
 async fn lfs_batch(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
-    let caller = caller_of(s, req.headers()).await?;
+    let caller = caller_of(s, &req).await?;
     let base = base_url(req.headers(), s);
     let request: BatchRequest = body_json(req).await?;
     if request.objects.len() > 10_000 {
@@ -296,7 +310,7 @@ async fn lfs_batch(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<
 }
 
 async fn lfs_verify(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
-    let caller = caller_of(s, req.headers()).await?;
+    let caller = caller_of(s, &req).await?;
     let v: VerifyRequest = body_json(req).await?;
     s.hub.lfs_verify(&caller, addr, &v.oid, v.size).await?;
     Ok(lfs_json(StatusCode::OK, json!({})))
@@ -317,7 +331,10 @@ fn locks_not_supported() -> Response {
 fn git_error(caller: &Caller, e: Error) -> ApiError {
     let denied = matches!(
         e.kind,
-        ErrorKind::RepoNotFound | ErrorKind::Unauthorized | ErrorKind::Forbidden
+        ErrorKind::RepoNotFound
+            | ErrorKind::Unauthorized
+            | ErrorKind::Forbidden
+            | ErrorKind::GatedRepo
     );
     if caller.user.is_none() && denied {
         let mut err = ApiError::new(ErrorKind::Unauthorized, "Authentication required");
@@ -330,8 +347,10 @@ fn git_error(caller: &Caller, e: Error) -> ApiError {
     e.into()
 }
 
-async fn git_caller(s: &AppState, headers: &HeaderMap) -> ApiResult<Caller> {
-    match caller_of(s, headers).await {
+async fn git_caller(
+    pending: impl std::future::Future<Output = ApiResult<Caller>>,
+) -> ApiResult<Caller> {
+    match pending.await {
         Ok(c) => Ok(c),
         Err(e) => Err(git_error(&Caller::anonymous(), e.error)),
     }
@@ -370,7 +389,7 @@ async fn git_info_refs(s: &AppState, req: Request, addr: &RepoAddress) -> ApiRes
             "Only git's smart HTTP protocol is supported",
         ));
     };
-    let caller = git_caller(s, req.headers()).await?;
+    let caller = git_caller(caller_of(s, &req)).await?;
     let advert = s
         .hub
         .git_advertise(&caller, addr, service, git_protocol(req.headers()))
@@ -388,12 +407,35 @@ fn body_reader(req: Request) -> impl tokio::io::AsyncRead + Send + Unpin + 'stat
     )
 }
 
+/// Most bytes a gzipped `git-upload-pack` request may expand to (the wants and haves of a
+/// fetch negotiation: 50 bytes a line, a million lines).
+const MAX_NEGOTIATION: u64 = 64 << 20;
+
+/// The request body of `git-upload-pack`, decompressed when git gzipped it (it does for large
+/// negotiations), and cut off at [`MAX_NEGOTIATION`] bytes either way; git then sees a
+/// truncated request and fails it.
+fn negotiation_reader(req: Request) -> Box<dyn tokio::io::AsyncRead + Send + Unpin + 'static> {
+    use tokio::io::AsyncReadExt;
+    let gzipped = req
+        .headers()
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    let raw = tokio::io::BufReader::new(body_reader(req));
+    if gzipped {
+        let decoder = async_compression::tokio::bufread::GzipDecoder::new(raw);
+        Box::new(decoder.take(MAX_NEGOTIATION))
+    } else {
+        Box::new(raw.take(MAX_NEGOTIATION))
+    }
+}
+
 async fn git_upload_pack(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
-    let caller = git_caller(s, req.headers()).await?;
+    let caller = git_caller(caller_of(s, &req)).await?;
     let protocol = git_protocol(req.headers());
     let running = s
         .hub
-        .git_upload_pack(&caller, addr, protocol, body_reader(req))
+        .git_upload_pack(&caller, addr, protocol, negotiation_reader(req))
         .await
         .map_err(|e| git_error(&caller, e))?;
     Ok(git_response(
@@ -404,7 +446,7 @@ async fn git_upload_pack(s: &AppState, req: Request, addr: &RepoAddress) -> ApiR
 }
 
 async fn git_receive_pack(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
-    let caller = git_caller(s, req.headers()).await?;
+    let caller = git_caller(caller_of(s, &req)).await?;
     let protocol = git_protocol(req.headers());
     let output = s
         .hub

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wharf_core::{Error, ErrorKind};
-use wharf_hub::{ByteStream, ShardProgress, XetCaller, XetScope, XetTokenGrant};
+use wharf_hub::{ByteStream, ShardProgress, XetCaller, XetFetchUrl, XetScope, XetTokenGrant};
 
 /// How long a shard upload may take before the v2 answer turns into a stream of progress
 /// events: quick outcomes (the usual case) get a plain status, so a refused shard is a 4xx.
@@ -373,9 +373,15 @@ pub async fn fetch(
         .get("exp")
         .and_then(|e| e.parse::<i64>().ok())
         .ok_or_else(refused)?;
-    let sig = q.get("sig").unwrap_or_default();
+    let url = XetFetchUrl {
+        xorb,
+        range: signed,
+        exp,
+        binding: q.get("g").unwrap_or_default().to_string(),
+        sig: q.get("sig").unwrap_or_default().to_string(),
+    };
     let requested = byte_range(&headers)?;
-    let f = s.hub.xet_fetch(&xorb, signed, exp, sig, requested).await?;
+    let f = s.hub.xet_fetch(&url, requested).await?;
     Ok(content_response(
         f.body,
         f.data_size,

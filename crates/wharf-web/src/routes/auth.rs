@@ -3,6 +3,7 @@
 
 use crate::WebState;
 use crate::error::{WebError, WebResult, status_of};
+use wharf_http::Origin;
 use crate::format::{date_time, redirect};
 use crate::routes::{ListParams, WebForm, page, page_with_status, safe_next};
 use crate::session::{Chrome, Ctx, clear_session_cookie, session_cookie};
@@ -70,11 +71,12 @@ pub struct LoginForm {
 pub async fn log_in(
     State(s): State<WebState>,
     ctx: Ctx,
+    Origin(origin): Origin,
     WebForm(f): WebForm<LoginForm>,
 ) -> WebResult<Response> {
     ctx.check_csrf(&s, &f.csrf)?;
     let next = safe_next(f.next.as_deref());
-    match s.hub.log_in(f.username.trim(), &f.password).await {
+    match s.hub.log_in(f.username.trim(), &f.password, &origin).await {
         Ok(session) => Ok(logged_in(&s, &session, &next)),
         Err(e) if e.kind != wharf_core::ErrorKind::Internal => page_with_status(
             status_of(e.kind),
@@ -82,7 +84,12 @@ pub async fn log_in(
                 chrome: ctx.chrome(),
                 next,
                 username: f.username,
-                error: Some("Wrong user name, e-mail address or password.".into()),
+                error: Some(match e.kind {
+                    wharf_core::ErrorKind::Unauthorized => {
+                        "Wrong user name, e-mail address or password.".into()
+                    }
+                    _ => e.message,
+                }),
             },
         ),
         Err(e) => Err(e.into()),
