@@ -21,6 +21,8 @@
 mod derive;
 mod error;
 mod front_matter;
+#[doc(hidden)]
+pub mod fuzzing;
 mod markdown;
 mod validate;
 mod value;

@@ -156,11 +156,20 @@ fn validate_segment(s: &str, what: &str) -> Result<()> {
 }
 
 /// True for every spelling git itself refuses to check out as `.git` (core.protectNTFS and
-/// protectHFS rules): any case, trailing dots or spaces, and the 8.3 short name `git~1`.
+/// protectHFS rules): any case, trailing dots or spaces, the 8.3 short name `git~1`, an NTFS
+/// alternate data stream (`.git:x` is `.git` on Windows) and the zero-width code points HFS+
+/// ignores (`.g\u{200c}it` is `.git` on a Mac).
 fn names_git_dir(segment: &str) -> bool {
-    let lower = segment.to_ascii_lowercase();
-    let trimmed = lower.trim_end_matches(['.', ' ']);
+    let visible: String = segment.chars().filter(|&c| !hfs_ignores(c)).collect();
+    let lower = visible.to_ascii_lowercase();
+    let file = lower.split(':').next().unwrap_or_default();
+    let trimmed = file.trim_end_matches(['.', ' ']);
     trimmed == ".git" || trimmed == "git~1"
+}
+
+/// Code points HFS+ drops when it compares names (git's `next_hfs_char`).
+fn hfs_ignores(c: char) -> bool {
+    matches!(c, '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}')
 }
 
 /// Normalises a path inside a repository and refuses anything that could escape it or touch
@@ -242,12 +251,20 @@ mod tests {
             ".git /config",
             "git~1/config",
             "a/GIT~1/x",
+            ".git:stream/x",
+            ".GIT. :$DATA",
+            "git~1:x",
+            ".g\u{200c}it/config",
+            "\u{feff}.git/config",
+            ".git\u{200d}",
         ] {
             assert!(normalize_repo_path(bad).is_err(), "{bad:?}");
         }
         assert!(normalize_repo_path(".gitattributes").is_ok());
         assert!(normalize_repo_path(".gitignore").is_ok());
         assert!(normalize_repo_path("git~2/x").is_ok());
+        assert!(normalize_repo_path("a:b/.gitx").is_ok());
+        assert!(normalize_repo_path("\u{200c}x").is_ok());
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use serde_json::Value;
 use wharf_blob::{ByteRange, ByteStream};
+use wharf_core::safetensors::{TensorInfo, count_parameters, header_len, parse_header};
 use wharf_core::{Error, Result, normalize_repo_path};
 use wharf_git::{CommitInfo, EntryKind, FileDiff, GitRepo, TreeEntry};
 use wharf_lfs::LfsRules;
@@ -22,8 +22,6 @@ use crate::{
     RepoHandle, blocking,
 };
 
-/// A safetensors header larger than this is not read (the format's own reader refuses 100 MB).
-const MAX_SAFETENSORS_HEADER: u64 = 100 << 20;
 /// The largest single file a browser upload accepts.
 pub const MAX_BROWSER_UPLOAD: u64 = 50 << 30;
 /// How many leading bytes decide whether an upload looks binary (as preupload's sample).
@@ -59,40 +57,6 @@ pub struct StagedFile {
     pub lfs: bool,
 }
 
-/// One tensor of a safetensors header: name, dtype, shape.
-type TensorInfo = (String, String, Vec<u64>);
-
-/// Parses a safetensors JSON header; None when it is malformed in any way.
-fn parse_safetensors_header(bytes: &[u8]) -> Option<Vec<TensorInfo>> {
-    let map: serde_json::Map<String, Value> = serde_json::from_slice(bytes).ok()?;
-    let mut out = Vec::with_capacity(map.len());
-    for (name, info) in map {
-        if name == "__metadata__" {
-            continue;
-        }
-        let dtype = info.get("dtype")?.as_str()?.to_string();
-        let shape = info
-            .get("shape")?
-            .as_array()?
-            .iter()
-            .map(Value::as_u64)
-            .collect::<Option<Vec<u64>>>()?;
-        out.push((name, dtype, shape));
-    }
-    Some(out)
-}
-
-/// Elements per dtype of one file's tensors; None when a count overflows.
-fn count_parameters(tensors: &[TensorInfo]) -> Option<BTreeMap<String, u64>> {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, dtype, shape) in tensors {
-        let n = shape.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d))?;
-        let slot = counts.entry(dtype.clone()).or_default();
-        *slot = slot.checked_add(n)?;
-    }
-    Some(counts)
-}
-
 /// Reads a whole stream, failing when it holds more than `cap` bytes.
 async fn collect_stream(mut stream: ByteStream, cap: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -104,13 +68,6 @@ async fn collect_stream(mut stream: ByteStream, cap: u64) -> Result<Vec<u8>> {
         out.extend_from_slice(&chunk);
     }
     Ok(out)
-}
-
-/// The length announced by a safetensors file's first 8 bytes, if usable.
-fn header_len(prefix: &[u8], file_size: u64) -> Option<u64> {
-    let raw: [u8; 8] = prefix.get(..8)?.try_into().ok()?;
-    let n = u64::from_le_bytes(raw);
-    (n > 0 && n <= MAX_SAFETENSORS_HEADER && n.checked_add(8)? <= file_size).then_some(n)
 }
 
 impl Hub {
@@ -211,7 +168,7 @@ impl Hub {
             let Some(tensors) = self.safetensors_tensors(&handle.git, &entry).await? else {
                 continue;
             };
-            let Some(counts) = count_parameters(&tensors) else {
+            let Ok(counts) = count_parameters(&tensors) else {
                 continue;
             };
             let mut next = summary.clone();
@@ -274,7 +231,7 @@ impl Hub {
                     .read_lfs_object(&pointer.oid, Some(ByteRange { start: 0, end: 7 }))
                     .await?;
                 let prefix = collect_stream(prefix, 8).await?;
-                let Some(n) = header_len(&prefix, size) else {
+                let Ok(n) = header_len(&prefix, size) else {
                     return Ok(None);
                 };
                 let range = ByteRange {
@@ -288,7 +245,7 @@ impl Hub {
                 let git = git.clone();
                 let oid = entry.oid.clone();
                 let data = blocking(move || git.read_blob(&oid)).await?;
-                let Some(n) = header_len(&data, data.len() as u64) else {
+                let Ok(n) = header_len(&data, data.len() as u64) else {
                     return Ok(None);
                 };
                 // header_len checked that 8 + n fits in the data.
@@ -297,7 +254,7 @@ impl Hub {
                     .unwrap_or_default()
             }
         };
-        Ok(parse_safetensors_header(&header))
+        Ok(parse_header(&header).ok())
     }
 
     /// Stores one file uploaded from a browser, streaming (never whole in memory): hashed into
@@ -993,27 +950,5 @@ mod tests {
             .await
             .expect_err("missing");
         assert_eq!(e.kind, ErrorKind::EntryNotFound);
-    }
-
-    #[test]
-    fn header_parsing_edge_cases() {
-        assert_eq!(header_len(&[0; 4], 100), None);
-        assert_eq!(header_len(&5u64.to_le_bytes(), 13), Some(5));
-        assert_eq!(header_len(&5u64.to_le_bytes(), 12), None, "past the end");
-        assert_eq!(header_len(&0u64.to_le_bytes(), 100), None);
-        assert_eq!(header_len(&u64::MAX.to_le_bytes(), u64::MAX), None);
-        assert_eq!(
-            header_len(&(MAX_SAFETENSORS_HEADER + 1).to_le_bytes(), u64::MAX),
-            None
-        );
-        assert!(parse_safetensors_header(b"[]").is_none());
-        assert!(parse_safetensors_header(br#"{"a": {"dtype": "F32"}}"#).is_none());
-        assert!(parse_safetensors_header(br#"{"a": {"dtype": "F32", "shape": [-1]}}"#).is_none());
-        assert_eq!(
-            parse_safetensors_header(br#"{"__metadata__": {"x": "y"}}"#),
-            Some(Vec::new())
-        );
-        let t = vec![("x".to_string(), "F16".to_string(), vec![u64::MAX, 2])];
-        assert!(count_parameters(&t).is_none());
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod attributes;
 pub mod batch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod signing;
 
 pub use attributes::LfsRules;

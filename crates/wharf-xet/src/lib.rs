@@ -21,6 +21,8 @@
 pub mod chunker;
 pub mod dedup;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hash;
 pub mod limits;
 pub mod recon;
