@@ -58,7 +58,7 @@ fn answer(oid: String, size: i64) -> BatchObject {
 }
 
 /// A signature binds the grant it was made for: it verifies for that grant and not for one
-/// with another size or kind, and a garbage signature never verifies.
+/// with another size, kind or principal, and a garbage signature never verifies.
 fn check_signing(oid: &str, size: i64) {
     let Ok(size) = u64::try_from(size) else {
         return;
@@ -73,6 +73,7 @@ fn check_signing(oid: &str, size: i64) {
         oid,
         size,
         expires: 1_000,
+        principal: "7.-",
     };
     let sig = signer.sign(&grant);
     assert!(signer.verify(&grant, 999, &sig));
@@ -87,6 +88,11 @@ fn check_signing(oid: &str, size: i64) {
         ..grant
     };
     assert!(!signer.verify(&download, 999, &sig));
+    let someone_else = Grant {
+        principal: "8.-",
+        ..grant
+    };
+    assert!(!signer.verify(&someone_else, 999, &sig));
     assert!(!signer.verify(&grant, 999, oid));
 }
 
