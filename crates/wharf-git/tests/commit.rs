@@ -19,7 +19,7 @@ fn init_sets_head_and_server_config() {
     );
     for (key, value) in [
         ("uploadpack.allowFilter", "true"),
-        ("uploadpack.allowAnySHA1InWant", "true"),
+        ("uploadpack.allowReachableSHA1InWant", "true"),
         ("receive.fsckObjects", "true"),
         ("http.receivepack", "true"),
         ("core.logAllRefUpdates", "false"),
