@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod blob_rules;
 mod budget;
+mod card_cache;
 mod cards;
 mod commits;
 mod delegation;
@@ -94,6 +95,8 @@ pub struct Hub {
     passwords: passwords::PasswordPool,
     /// Memory lent to request bodies held whole.
     memory: budget::MemoryBudget,
+    /// Card states of revisions already computed.
+    card_cache: card_cache::CardCache,
     /// Signs Xet access tokens and xorb fetch URLs (keys derived from the server secret).
     xet_signer: wharf_xet::token::XetTokenSigner,
     /// Shard verifications running at once (each may reconstruct files to hash them).
@@ -162,6 +165,7 @@ impl Hub {
             rate_limiter: Default::default(),
             passwords: Default::default(),
             memory: Default::default(),
+            card_cache: Default::default(),
             xet_signer: wharf_xet::token::XetTokenSigner::new(secret),
             xet_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),

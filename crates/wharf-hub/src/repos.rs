@@ -294,14 +294,14 @@ impl Hub {
         let sha = self
             .resolve_revision(&handle, revision.unwrap_or("main"))
             .await?;
-        let state = card_state(handle.git.clone(), sha.clone()).await?;
+        let state = self.card_state_of(&handle.repo, &sha).await?;
         let used_storage = self.used_storage(&handle.repo).await?;
         Ok(RepoInfo {
             repo: handle.repo,
             sha,
-            files: state.files,
-            card_data: state.card_data,
-            derived: state.derived,
+            files: state.files.clone(),
+            card_data: state.card_data.clone(),
+            derived: state.derived.clone(),
             used_storage,
         })
     }
@@ -316,11 +316,7 @@ impl Hub {
         let mut out = Vec::with_capacity(repos.len());
         for repo in repos {
             let files = match (&repo.sha, q.with_files) {
-                (Some(sha), true) => Some(
-                    card_state(self.git_for(&repo.storage_id).await?, sha.clone())
-                        .await?
-                        .files,
-                ),
+                (Some(sha), true) => Some(self.card_state_of(&repo, sha).await?.files.clone()),
                 _ => None,
             };
             out.push((repo, files));
