@@ -95,6 +95,27 @@ def test_anonymous_commit_with_a_huge_body_is_refused_before_it_is_read(hub):
     assert " 401 " in status or " 404 " in status, status
 
 
+@pytest.mark.parametrize("route", ["preupload/main", "paths-info/main", "branch/b", "commit/main"])
+def test_strangers_bodies_on_repository_routes_are_not_read(hub, route):
+    repo = hub.create_repo(hub.alice, private=True, prefix="unread")
+    port = int(hub.endpoint.rsplit(":", 1)[1])
+    for auth in ("", f"Authorization: Bearer {hub.bob}\r\n"):
+        head = (f"POST /api/models/{repo}/{route} HTTP/1.1\r\nHost: x\r\n{auth}"
+                f"Content-Type: application/json\r\nContent-Length: {15 << 20}\r\n\r\n").encode()
+        status = raw_request(port, head, b"{")
+        assert status is not None, f"{route}: the server waited for the body"
+        assert " 404 " in status or " 401 " in status, (route, status)
+
+
+def test_anonymous_account_routes_are_refused_before_the_body(hub):
+    port = int(hub.endpoint.rsplit(":", 1)[1])
+    for path in ("/api/repos/create", "/api/repos/move"):
+        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {15 << 20}\r\n\r\n").encode()
+        status = raw_request(port, head, b"{")
+        assert status is not None and " 401 " in status, (path, status)
+
+
 def test_declared_oversized_commit_is_refused_before_it_is_read(hub):
     repo = hub.create_repo(hub.alice, prefix="declared")
     port = int(hub.endpoint.rsplit(":", 1)[1])

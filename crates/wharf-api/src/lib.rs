@@ -33,7 +33,11 @@ pub fn router(state: AppState) -> Router {
     use routes::*;
     let api = Router::new()
         .route("/api/whoami-v2", get(account::whoami))
-        .route("/api/validate-yaml", post(account::validate_yaml))
+        .route(
+            "/api/validate-yaml",
+            // Cards over 1 MiB are not parsed anyway.
+            post(account::validate_yaml).layer(DefaultBodyLimit::max(2 << 20)),
+        )
         .route("/api/repos/create", post(repos::create_repo))
         .route(
             "/api/repos/delete",
@@ -77,12 +81,20 @@ pub fn router(state: AppState) -> Router {
             "/api/{kind}/{ns}/{name}/preupload/{rev}",
             post(commit::preupload),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::access_before_body,
+        ))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     let commit_route = Router::new()
         .route(
             "/api/{kind}/{ns}/{name}/commit/{rev}",
             post(commit::create_commit),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::access_before_body,
+        ))
         .layer(DefaultBodyLimit::disable());
     let transfers = Router::new()
         .route(

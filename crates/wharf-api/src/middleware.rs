@@ -1,7 +1,8 @@
 //! Cross-cutting layers: a request id on every response, panics turned into the Hub's error
 //! shape, a safety net that rewrites any plain-text error (unmatched route, wrong method,
 //! body too large) into `{"error": …}` with `X-Error-Message`, and the refusal of compressed
-//! request bodies where no client sends them.
+//! request bodies where no client sends them, and the access decision of repository routes
+//! taken before their bodies are read.
 
 use crate::error::error_response;
 use axum::body::Body;
@@ -45,6 +46,71 @@ pub async fn refuse_encoded_bodies(req: Request, next: Next) -> Response {
             "Compressed request bodies are not accepted here",
         );
     }
+    next.run(req).await
+}
+
+/// The caller of a request, once authenticated (so that handlers do not authenticate again).
+#[derive(Clone)]
+pub struct KnownCaller(pub wharf_hub::Caller);
+
+/// Before a request with a body reaches its handler (which reads the body), the caller is
+/// authenticated and, on a repository route, allowed at least what the route needs: the
+/// repository must be visible (`paths-info`) or writable (every other repository route with a
+/// body); account routes (`/api/repos/…`) need a signed-in caller. A stranger's request is
+/// refused with nothing read.
+pub async fn access_before_body(
+    axum::extract::State(s): axum::extract::State<crate::AppState>,
+    params: axum::extract::RawPathParams,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    use axum::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let origin = wharf_http::ClientAddr::of(req.extensions());
+    let creds = match crate::extract::credentials(req.headers()) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let caller = match s.hub.authenticate(&creds, &origin).await {
+        Ok(c) => c,
+        Err(e) => return crate::ApiError::from(e).into_response(),
+    };
+    let path = req.uri().path();
+    let param = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    };
+    let decision = match (param("kind"), param("ns"), param("name")) {
+        (Some(kind), Some(ns), Some(name)) => {
+            let need = if path.contains("/paths-info/") {
+                wharf_hub::Need::Read
+            } else {
+                wharf_hub::Need::Write
+            };
+            match crate::routes::repo_kind(&kind) {
+                Ok(t) => s
+                    .hub
+                    .repo(&caller, &wharf_hub::RepoAddress::new(t, &ns, &name), need)
+                    .await
+                    .map(|_| ())
+                    .map_err(crate::ApiError::from),
+                Err(e) => Err(e),
+            }
+        }
+        _ if path.starts_with("/api/repos/") && caller.user.is_none() => Err(crate::ApiError::new(
+            wharf_core::ErrorKind::Unauthorized,
+            "You must be authenticated to do this",
+        )),
+        _ => Ok(()),
+    };
+    if let Err(e) = decision {
+        return e.into_response();
+    }
+    req.extensions_mut().insert(KnownCaller(caller));
     next.run(req).await
 }
 

@@ -68,7 +68,8 @@ pub struct CommitParser {
 }
 
 fn field<T: DeserializeOwned>(v: Value, n: usize) -> Result<T> {
-    serde_json::from_value(v).map_err(|e| Error::bad_request(format!("Invalid commit line {n}: {e}")))
+    serde_json::from_value(v)
+        .map_err(|e| Error::bad_request(format!("Invalid commit line {n}: {e}")))
 }
 
 fn too_large(message: String) -> Error {
@@ -78,7 +79,9 @@ fn too_large(message: String) -> Error {
 /// Decodes a `file` operation's content, refusing it by length first.
 fn file_content(f: &FileValue, n: usize) -> Result<Vec<u8>> {
     if f.encoding.as_deref().is_some_and(|e| e != "base64") {
-        return Err(Error::bad_request(format!("Unsupported encoding on line {n}")));
+        return Err(Error::bad_request(format!(
+            "Unsupported encoding on line {n}"
+        )));
     }
     let text = f.content.trim();
     if text.len() > MAX_BASE64 {

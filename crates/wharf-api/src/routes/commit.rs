@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wharf_core::Error;
-use wharf_hub::{Need, PreuploadFile};
+use wharf_hub::PreuploadFile;
 
 /// `Json<T>` whose failures are 400s with `X-Error-Message`, not axum's plain-text rejections.
 pub struct JsonBody<T>(pub T);
@@ -101,9 +101,9 @@ pub async fn preupload(
     Ok(Json(json!({ "files": out })))
 }
 
-/// `POST /api/{t}/{id}/commit/{rev}`. The caller's right to write is checked before a byte of
-/// the body is read; then the body's declared size is reserved from the server's memory
-/// budget and the NDJSON is parsed as it streams in.
+/// `POST /api/{t}/{id}/commit/{rev}`. The caller's right to write was checked before a byte of
+/// the body is read (`middleware::access_before_body`); then the body's declared size is
+/// reserved from the server's memory budget and the NDJSON is parsed as it streams in.
 pub async fn create_commit(
     State(s): State<AppState>,
     Auth(c): Auth,
@@ -114,7 +114,6 @@ pub async fn create_commit(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let addr = p.address()?;
-    s.hub.repo(&c, &addr, Need::Write).await?;
     let declared = declared_length(&headers)?;
     if declared.is_some_and(|n| n > COMMIT_BODY_LIMIT as u64) {
         return Err(body_too_large().into());

@@ -18,8 +18,8 @@ use wharf_hub::{
     BatchRequest, ByteRange, ByteStream, Caller, GitService as Service, RepoAddress, VerifyRequest,
 };
 
-/// Largest JSON body accepted by the LFS endpoints.
-const JSON_LIMIT: usize = 16 * 1024 * 1024;
+/// Largest JSON body accepted by the LFS endpoints (10,000 objects take about 1.2 MB).
+const JSON_LIMIT: usize = 4 * 1024 * 1024;
 
 /// A repository address and what comes after it.
 struct RepoRequest {
@@ -299,6 +299,8 @@ async fn body_json<T: serde::de::DeserializeOwned>(req: Request) -> ApiResult<T>
 
 async fn lfs_batch(s: &AppState, req: Request, addr: &RepoAddress) -> ApiResult<Response> {
     let caller = caller_of(s, &req).await?;
+    // A repository the caller cannot see is refused before its body is read.
+    s.hub.repo(&caller, addr, wharf_hub::Need::Read).await?;
     let base = base_url(req.headers(), s);
     let request: BatchRequest = body_json(req).await?;
     if request.objects.len() > 10_000 {
