@@ -82,6 +82,16 @@ pub async fn preupload(
     Path(p): Path<RepoPath>,
     JsonBody(req): JsonBody<PreuploadRequest>,
 ) -> ApiResult<Json<Value>> {
+    // The client sends 256 files per call and a 512-byte sample of each.
+    if req.files.len() > MAX_PREUPLOAD_FILES {
+        return Err(Error::bad_request(format!(
+            "Too many files in one preupload call (at most {MAX_PREUPLOAD_FILES})"
+        ))
+        .into());
+    }
+    if req.files.iter().any(|f| f.sample.len() > MAX_SAMPLE_BASE64) {
+        return Err(Error::bad_request("A preupload sample is longer than 512 bytes").into());
+    }
     let mut files = Vec::with_capacity(req.files.len());
     for f in req.files {
         files.push(PreuploadFile {
@@ -145,6 +155,11 @@ pub async fn create_commit(
         "hookOutput": "",
     })))
 }
+
+/// Most files announced in one preupload call.
+const MAX_PREUPLOAD_FILES: usize = 10_000;
+/// A 512-byte sample in base64, with room for line breaks.
+const MAX_SAMPLE_BASE64: usize = 1024;
 
 /// Largest commit body.
 const COMMIT_BODY_LIMIT: usize = 256 << 20;
