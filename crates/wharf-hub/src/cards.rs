@@ -1,13 +1,23 @@
 //! Model-card state of a revision: README.md front matter, and the tags derived from it and
-//! from the file list, computed from git so that API commits and git pushes index the same way.
+//! from the file list, computed from git so that API commits and git pushes index the same way;
+//! and the card's text as the repository page shows it.
 
-use crate::blocking;
+use crate::access::Need;
+use crate::{Caller, Hub, RepoAddress, blocking};
 use serde_json::Value;
 use std::sync::Arc;
 use wharf_card::DerivedInfo;
 use wharf_core::Result;
 use wharf_git::{EntryKind, GitRepo, TreeEntry};
 use wharf_meta::MainState;
+
+/// The card shown on a repository page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardText {
+    /// The README's git blob id (what rendered cards are cached under).
+    pub blob_oid: String,
+    pub text: String,
+}
 
 /// Cards and configs larger than this are not parsed (they are still served as files).
 const MAX_PARSED_FILE: u64 = 1 << 20;
@@ -75,4 +85,104 @@ pub(crate) async fn card_state(git: Arc<GitRepo>, commit: String) -> Result<Card
         })
     })
     .await
+}
+
+impl Hub {
+    /// The README.md of `rev` as the repository page shows it: a regular file of at most `max`
+    /// bytes of UTF-8 text (None otherwise, or when there is none). The card is what a gated
+    /// repository shows everyone, like its file list, so this needs only `Read`; its other
+    /// files' contents stay behind the gate.
+    pub async fn card_text(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        max: u64,
+    ) -> Result<Option<CardText>> {
+        let handle = self.repo(caller, addr, Need::Read).await?;
+        let commit = self.resolve_revision(&handle, rev).await?;
+        let git = handle.git.clone();
+        let entry = blocking(move || git.entry(&commit, "README.md")).await?;
+        let Some(entry) = entry.filter(|e| e.kind == EntryKind::File && e.size <= max) else {
+            return Ok(None);
+        };
+        // A README that is an LFS pointer of this repository is not text to render.
+        let entry = self.vet_pointer(handle.repo.id, entry).await?;
+        if entry.lfs.is_some() {
+            return Ok(None);
+        }
+        let git = handle.git.clone();
+        let oid = entry.oid.clone();
+        let data = blocking(move || git.read_blob(&oid)).await?;
+        if data.contains(&0) {
+            return Ok(None);
+        }
+        Ok(String::from_utf8(data).ok().map(|text| CardText {
+            blob_oid: entry.oid,
+            text,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::test_support::{hub, user_caller};
+    use crate::{CommitHeader, CommitOp, GatedSetting, SettingsUpdate};
+    use wharf_core::{ErrorKind, RepoType};
+
+    #[tokio::test]
+    async fn gated_repositories_show_their_card_but_not_their_files() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        let bob = user_caller(&hub, "bob").await;
+        hub.create_repo(&alice, RepoType::Model, None, "g", false)
+            .await
+            .expect("create");
+        let addr = RepoAddress::new(RepoType::Model, "alice", "g");
+        let ops = vec![
+            CommitOp::File {
+                path: "README.md".into(),
+                content: b"---\nlicense: mit\n---\n# Gated\n".to_vec(),
+            },
+            CommitOp::File {
+                path: "secret.txt".into(),
+                content: b"the weights\n".to_vec(),
+            },
+        ];
+        hub.commit(&alice, &addr, "main", CommitHeader::default(), ops, false)
+            .await
+            .expect("commit");
+        let gate = SettingsUpdate {
+            private: None,
+            gated: Some(GatedSetting::Manual),
+        };
+        hub.update_settings(&alice, &addr, gate)
+            .await
+            .expect("gate");
+        for who in [&bob, &Caller::anonymous()] {
+            let card = hub
+                .card_text(who, &addr, "main", 1 << 20)
+                .await
+                .expect("the card is public")
+                .expect("some");
+            assert!(card.text.contains("# Gated"));
+            let e = hub
+                .resolve_file(who, &addr, "main", "secret.txt")
+                .await
+                .err()
+                .map(|e| e.kind);
+            assert_eq!(e, Some(ErrorKind::GatedRepo), "files are gated");
+            let e = hub
+                .commit_diff(who, &addr, "main")
+                .await
+                .expect_err("diffs show contents");
+            assert_eq!(e.kind, ErrorKind::GatedRepo);
+        }
+        assert_eq!(
+            hub.card_text(&alice, &addr, "main", 4).await.expect("card"),
+            None,
+            "over the size the page renders"
+        );
+    }
 }

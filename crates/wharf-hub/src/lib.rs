@@ -16,11 +16,13 @@ mod files;
 mod inference;
 mod last_commits;
 mod lfs;
+mod page_cache;
 mod passwords;
 pub mod push;
 mod ratelimit;
 mod refs;
 mod repos;
+mod safetensors;
 mod sessions;
 mod storage;
 mod web;
@@ -31,6 +33,7 @@ mod xet_read;
 pub use access::{Caller, Credentials, Need};
 pub use blob_rules::MAX_GIT_BLOB;
 pub use budget::MemoryReservation;
+pub use cards::CardText;
 pub use delegation::Principal;
 pub use admin::{NewUser, WhoAmI};
 pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
@@ -41,15 +44,21 @@ pub use inference::{
     legacy_zero_shot_answer, sse_frames, wants_stream,
 };
 pub use lfs::{LfsBatchOutcome, UploadTicket};
+pub use page_cache::CacheStats;
 pub use ratelimit::{RateClass, RateLimiter, RateLimits, RateStatus};
 pub use refs::CommitPage;
-pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate};
+pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate, StarterFile};
+pub use safetensors::{SUMMARY_LIMITS, SafetensorsSummary, SummaryLimits};
+pub use sessions::CreatedToken;
 pub use storage::{GcCount, GcOptions, GcReport, RepoStorage, StorageReport};
-pub use web::{CommitDiff, MAX_BROWSER_UPLOAD, SafetensorsSummary, StagedFile};
+pub use web::{CommitDiff, MAX_BROWSER_UPLOAD, MAX_PREVIEW_BYTES, PAGE_DIFF_LIMITS, StagedFile};
 pub use wharf_blob::{ByteRange, ByteStream};
 pub use wharf_card::{Validation, render_markdown, validate_card};
 pub use wharf_git::transport::Service as GitService;
-pub use wharf_git::{ChangeKind, CommitInfo, EntryKind, FileDiff, RefInfo, Refs, TreeEntry};
+pub use wharf_git::{
+    ChangeKind, CommitInfo, DiffLimits, DiffReport, EntryKind, FileDiff, RefInfo, Refs, TreeEntry,
+    Withheld,
+};
 pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
 pub use wharf_meta::{Account, AccountKind, Repo, RepoSort, Token};
 pub use xet::{
@@ -85,6 +94,10 @@ pub struct Hub {
     /// One writer per repository at a time inside this process; git's ref locks cover the rest.
     write_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     last_commit_cache: last_commits::LastCommitCache,
+    /// Parsed safetensors headers by content id (the model page's parameter summary).
+    safetensors_headers: safetensors::HeaderCache,
+    /// Diffs of the commit and compare pages, by commit pair.
+    diffs: web::DiffCache,
     /// Which clients were counted as downloading which repository lately.
     download_counter: downloads::DownloadCounter,
     /// Request and sign-in limits.
@@ -159,6 +172,8 @@ impl Hub {
             open_repos: Mutex::new(HashMap::new()),
             write_locks: Mutex::new(HashMap::new()),
             last_commit_cache: Default::default(),
+            safetensors_headers: safetensors::new_header_cache(),
+            diffs: web::new_diff_cache(),
             download_counter: Default::default(),
             rate_limiter: Default::default(),
             passwords: Default::default(),
