@@ -223,8 +223,11 @@ def test_private_repo_is_invisible_to_others(hub, carol):
     r = carol.submit("/new", data={"owner": carol.name, "name": name, "type": "model", "visibility": "private"})
     assert r.status_code == 303
     repo = f"{carol.name}/{name}"
+    sha = re.search(rf'href="/{re.escape(repo)}/commit/([0-9a-f]{{40}})"', carol.get(f"/{repo}/commits/main").text).group(1)
     paths = [f"/{repo}", f"/{repo}/tree/main", f"/{repo}/blob/main/.gitattributes", f"/{repo}/commits/main",
-             f"/{repo}/settings", f"/{repo}/upload/main", f"/{repo}/edit/main/.gitattributes"]
+             f"/{repo}/settings", f"/{repo}/upload/main", f"/{repo}/edit/main/.gitattributes",
+             f"/{repo}/commits/main?path=.gitattributes", f"/{repo}/commit/{sha}", f"/{repo}/compare/{sha}...main",
+             f"/{repo}/new/main", f"/{repo}/tree/{sha}"]
     assert carol.get(f"/{repo}").status_code == 200
     assert f'data-repo-id="{repo}"' in carol.get(f"/models?search={name}").text
 
@@ -238,6 +241,11 @@ def test_private_repo_is_invisible_to_others(hub, carol):
                 continue  # pages that need an account send visitors to log in first
             assert r.status_code == 404, (path, r.status_code)
             assert r.headers["Content-Type"].startswith("text/html")
+        # Forms posted to it look missing too (or send visitors to log in first).
+        token = who.csrf("/login") if who is anon else who.csrf("/")
+        for path in (f"/{repo}/settings", f"/{repo}/delete/main/.gitattributes", f"/{repo}/new/main"):
+            r = who.post(path, data={"_csrf": token, "action": "delete", "confirm": repo})
+            assert r.status_code in ((303, 404) if who is anon else (404,)), (path, r.status_code)
         listing = who.get(f"/models?search={name}").text
         assert repo not in listing
         assert repo not in who.get(f"/{carol.name}").text

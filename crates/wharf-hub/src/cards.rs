@@ -21,6 +21,26 @@ pub struct CardText {
 
 /// Cards and configs larger than this are not parsed (they are still served as files).
 const MAX_PARSED_FILE: u64 = 1 << 20;
+/// Card states kept in memory (file lists and card data of the revisions pages look at).
+const STATE_CACHE_BYTES: usize = 32 << 20;
+
+/// Card states by commit id (a commit names its tree for good).
+pub(crate) type CardStateCache = crate::page_cache::BoundedCache<CardState>;
+
+pub(crate) fn new_card_state_cache() -> CardStateCache {
+    crate::page_cache::BoundedCache::new(STATE_CACHE_BYTES)
+}
+
+/// About what a card state holds in memory.
+fn weight_of(state: &CardState) -> usize {
+    let files: usize = state.files.iter().map(|e| e.path.len() + 160).sum();
+    let card = state
+        .card_data
+        .as_ref()
+        .and_then(|c| serde_json::to_vec(c).ok())
+        .map_or(0, |v| v.len());
+    files + card + 256
+}
 
 /// Everything a revision says about itself.
 #[derive(Debug, Clone)]
@@ -88,6 +108,27 @@ pub(crate) async fn card_state(git: Arc<GitRepo>, commit: String) -> Result<Card
 }
 
 impl Hub {
+    /// [`card_state`] of `commit`, remembered: every page view of a repository (and its API
+    /// info) would otherwise list the whole tree and parse the card again.
+    pub(crate) async fn cached_card_state(
+        &self,
+        git: Arc<GitRepo>,
+        commit: &str,
+    ) -> Result<Arc<CardState>> {
+        if let Some(hit) = self.card_states.get(commit) {
+            return Ok(hit);
+        }
+        let state = card_state(git, commit.to_string()).await?;
+        let weight = weight_of(&state);
+        Ok(self.card_states.insert(commit.to_string(), state, weight))
+    }
+
+    /// How often the card-state cache answered from memory, and how often a revision's file
+    /// list and card were read.
+    pub fn card_state_cache_stats(&self) -> crate::CacheStats {
+        self.card_states.stats()
+    }
+
     /// The README.md of `rev` as the repository page shows it: a regular file of at most `max`
     /// bytes of UTF-8 text (None otherwise, or when there is none). The card is what a gated
     /// repository shows everyone, like its file list, so this needs only `Read`; its other
@@ -184,5 +225,27 @@ mod tests {
             None,
             "over the size the page renders"
         );
+    }
+
+    #[tokio::test]
+    async fn a_revisions_card_state_is_read_once() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        hub.create_repo(&alice, RepoType::Model, None, "m", false)
+            .await
+            .expect("create");
+        let addr = RepoAddress::new(RepoType::Model, "alice", "m");
+        let before = hub.card_state_cache_stats();
+        for _ in 0..3 {
+            hub.repo_info(&Caller::anonymous(), &addr, None)
+                .await
+                .expect("info");
+        }
+        hub.safetensors_summary(&Caller::anonymous(), &addr, "main")
+            .await
+            .expect("summary");
+        let after = hub.card_state_cache_stats();
+        assert_eq!(after.misses - before.misses, 1, "the tree was listed once");
+        assert_eq!(after.hits - before.hits, 3);
     }
 }

@@ -94,6 +94,8 @@ pub struct Hub {
     /// One writer per repository at a time inside this process; git's ref locks cover the rest.
     write_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     last_commit_cache: last_commits::LastCommitCache,
+    /// File lists and card data by commit (repository pages and info).
+    card_states: cards::CardStateCache,
     /// Parsed safetensors headers by content id (the model page's parameter summary).
     safetensors_headers: safetensors::HeaderCache,
     /// Diffs of the commit and compare pages, by commit pair.
@@ -172,6 +174,7 @@ impl Hub {
             open_repos: Mutex::new(HashMap::new()),
             write_locks: Mutex::new(HashMap::new()),
             last_commit_cache: Default::default(),
+            card_states: cards::new_card_state_cache(),
             safetensors_headers: safetensors::new_header_cache(),
             diffs: web::new_diff_cache(),
             download_counter: Default::default(),

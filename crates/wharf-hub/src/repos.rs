@@ -403,14 +403,14 @@ impl Hub {
         let sha = self
             .resolve_revision(&handle, revision.unwrap_or("main"))
             .await?;
-        let state = card_state(handle.git.clone(), sha.clone()).await?;
+        let state = self.cached_card_state(handle.git.clone(), &sha).await?;
         let used_storage = self.used_storage(&handle.repo).await?;
         Ok(RepoInfo {
             repo: handle.repo,
             sha,
-            files: state.files,
-            card_data: state.card_data,
-            derived: state.derived,
+            files: state.files.clone(),
+            card_data: state.card_data.clone(),
+            derived: state.derived.clone(),
             used_storage,
         })
     }
@@ -426,9 +426,10 @@ impl Hub {
         for repo in repos {
             let files = match (&repo.sha, q.with_files) {
                 (Some(sha), true) => Some(
-                    card_state(self.git_for(&repo.storage_id).await?, sha.clone())
+                    self.cached_card_state(self.git_for(&repo.storage_id).await?, sha)
                         .await?
-                        .files,
+                        .files
+                        .clone(),
                 ),
                 _ => None,
             };

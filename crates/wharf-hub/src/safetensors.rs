@@ -196,16 +196,14 @@ impl Hub {
     ) -> Result<Option<SafetensorsSummary>> {
         let handle = self.repo(caller, addr, Need::Read).await?;
         let commit = self.resolve_revision(&handle, rev).await?;
-        let git = handle.git.clone();
-        let mut files = blocking(move || {
-            Ok(git
-                .list_tree(&commit, "", true)?
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| e.kind == EntryKind::File && e.path.ends_with(".safetensors"))
-                .collect::<Vec<_>>())
-        })
-        .await?;
+        // The revision's file list as the page already has it (listed once per commit).
+        let state = self.cached_card_state(handle.git.clone(), &commit).await?;
+        let mut files: Vec<TreeEntry> = state
+            .files
+            .iter()
+            .filter(|e| e.kind == EntryKind::File && e.path.ends_with(".safetensors"))
+            .cloned()
+            .collect();
         let mut summary = SafetensorsSummary {
             complete: files.len() <= limits.max_files,
             ..SafetensorsSummary::default()
