@@ -48,7 +48,7 @@ pub use page_cache::CacheStats;
 pub use ratelimit::{RateClass, RateLimiter, RateLimits, RateStatus};
 pub use refs::CommitPage;
 pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate, StarterFile};
-pub use safetensors::{SUMMARY_LIMITS, SafetensorsSummary, SummaryLimits};
+pub use safetensors::{MAX_VIEWED_HEADER, SUMMARY_LIMITS, SafetensorsSummary, SummaryLimits};
 pub use sessions::CreatedToken;
 pub use storage::{GcCount, GcOptions, GcReport, RepoStorage, StorageReport};
 pub use web::{CommitDiff, MAX_BROWSER_UPLOAD, MAX_PREVIEW_BYTES, PAGE_DIFF_LIMITS, StagedFile};

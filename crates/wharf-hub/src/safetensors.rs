@@ -25,6 +25,9 @@ const MAX_SAFETENSORS_HEADER: u64 = 100 << 20;
 const CACHE_BYTES: usize = 64 << 20;
 /// What a cached "this file has no usable header" weighs.
 const EMPTY_ENTRY_WEIGHT: usize = 64;
+/// The largest header one file's page reads (a few hundred KB in real checkpoints): larger
+/// ones would cost every anonymous view a parse, as they would not fit the cache either.
+pub const MAX_VIEWED_HEADER: u64 = 16 << 20;
 
 /// What one model page may spend on its parameter summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,13 +246,26 @@ impl Hub {
 
     /// The tensors (name, dtype, shape; sorted by name) of one safetensors file at `rev`: its
     /// content, so gated repositories show it only to those who may download.
-    /// `EntryNotFound` when there is no such file; None when its header cannot be read.
+    /// `EntryNotFound` when there is no such file; None when its header cannot be read or is
+    /// larger than [`MAX_VIEWED_HEADER`].
     pub async fn file_safetensors_header(
         &self,
         caller: &Caller,
         addr: &RepoAddress,
         rev: &str,
         path: &str,
+    ) -> Result<Option<Vec<TensorInfo>>> {
+        self.file_safetensors_header_within(caller, addr, rev, path, MAX_VIEWED_HEADER)
+            .await
+    }
+
+    async fn file_safetensors_header_within(
+        &self,
+        caller: &Caller,
+        addr: &RepoAddress,
+        rev: &str,
+        path: &str,
+        max_header: u64,
     ) -> Result<Option<Vec<TensorInfo>>> {
         let handle = self.repo(caller, addr, Need::Download).await?;
         let commit = self.resolve_revision(&handle, rev).await?;
@@ -261,9 +277,9 @@ impl Hub {
             return Err(Error::entry_not_found(&path));
         };
         let entry = self.vet_pointer(handle.repo.id, entry).await?;
-        // One file: its header may be as large as the format allows (plus its length prefix).
+        // The header and its 8-byte length.
         let mut budget = ReadBudget {
-            left: MAX_SAFETENSORS_HEADER + 8,
+            left: max_header.saturating_add(8),
         };
         Ok(
             match self.header_for(&handle.git, &entry, &mut budget).await? {
@@ -592,6 +608,25 @@ mod tests {
             .expect("some");
         assert_eq!((summary.files, summary.distinct_headers), (3, 1));
         assert!(!summary.complete, "not all files counted");
+    }
+
+    #[tokio::test]
+    async fn a_file_page_reads_no_header_over_its_limit() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        let addr = many_paths_to_one_header(&hub, &alice, 1, 4 << 10).await;
+        let path = "copies/000.safetensors";
+        let shown = hub
+            .file_safetensors_header_within(&alice, &addr, "main", path, 1 << 10)
+            .await
+            .expect("header");
+        assert_eq!(shown, None, "over the limit: not read");
+        assert_eq!(hub.safetensors_cache_stats().misses, 1);
+        let shown = hub
+            .file_safetensors_header(&alice, &addr, "main", path)
+            .await
+            .expect("header");
+        assert_eq!(shown.map(|t| t.len()), Some((4 << 10) / 80));
     }
 
     #[tokio::test]
