@@ -223,8 +223,11 @@ def test_private_repo_is_invisible_to_others(hub, carol):
     r = carol.submit("/new", data={"owner": carol.name, "name": name, "type": "model", "visibility": "private"})
     assert r.status_code == 303
     repo = f"{carol.name}/{name}"
+    sha = re.search(rf'href="/{re.escape(repo)}/commit/([0-9a-f]{{40}})"', carol.get(f"/{repo}/commits/main").text).group(1)
     paths = [f"/{repo}", f"/{repo}/tree/main", f"/{repo}/blob/main/.gitattributes", f"/{repo}/commits/main",
-             f"/{repo}/settings", f"/{repo}/upload/main", f"/{repo}/edit/main/.gitattributes"]
+             f"/{repo}/settings", f"/{repo}/upload/main", f"/{repo}/edit/main/.gitattributes",
+             f"/{repo}/commits/main?path=.gitattributes", f"/{repo}/commit/{sha}", f"/{repo}/compare/{sha}...main",
+             f"/{repo}/new/main", f"/{repo}/tree/{sha}"]
     assert carol.get(f"/{repo}").status_code == 200
     assert f'data-repo-id="{repo}"' in carol.get(f"/models?search={name}").text
 
@@ -238,6 +241,11 @@ def test_private_repo_is_invisible_to_others(hub, carol):
                 continue  # pages that need an account send visitors to log in first
             assert r.status_code == 404, (path, r.status_code)
             assert r.headers["Content-Type"].startswith("text/html")
+        # Forms posted to it look missing too (or send visitors to log in first).
+        token = who.csrf("/login") if who is anon else who.csrf("/")
+        for path in (f"/{repo}/settings", f"/{repo}/delete/main/.gitattributes", f"/{repo}/new/main"):
+            r = who.post(path, data={"_csrf": token, "action": "delete", "confirm": repo})
+            assert r.status_code in ((303, 404) if who is anon else (404,)), (path, r.status_code)
         listing = who.get(f"/models?search={name}").text
         assert repo not in listing
         assert repo not in who.get(f"/{carol.name}").text
@@ -433,6 +441,143 @@ def test_wrong_method_gets_an_error_page(hub, carol, model):
         assert r.headers.get("X-Error-Message"), r.headers
         assert "GET" in r.headers.get("Allow", ""), r.headers
         assert "405" in r.text
+
+
+# --- what any visitor can make the server do, bounded --------------------------------------------
+# Pages open to everyone cost bounded work, whatever the repository holds; the regressions below
+# assert on the limits' visible behaviour (never on timings).
+
+def safetensors_file(n_tensors):
+    import struct
+
+    header = {f"layer.{i}.weight": {"dtype": "F16", "shape": [2, 2], "data_offsets": [8 * i, 8 * i + 8]}
+              for i in range(n_tensors)}
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + bytes(8 * n_tensors)
+
+
+def test_commit_page_withholds_files_too_large_to_diff(hub):
+    repo = hub.create_repo(hub.alice, prefix="bigdiff")
+    big = lambda tag: "".join(f"{tag} line {i} of some text\n" for i in range(30_000)).encode()  # noqa: E731
+    hub.commit_ok(repo, [hub.op_file("a.txt", big("a")), hub.op_file("b.txt", big("b")),
+                         hub.op_file("c.txt", b"c\n")], hub.alice)
+    sha = hub.commit_ok(repo, [hub.op_file("a.txt", big("A")), hub.op_file("b.txt", big("B")),
+                               hub.op_file("c.txt", b"C\n")], hub.alice)
+    anon = Browser(hub)
+    for view in range(2):
+        page = anon.get(f"/{repo}/commit/{sha}")
+        assert page.status_code == 200, page.text[:300]
+        notes = re.findall(r'data-testid="diff-note">([^<]*)<', page.text)
+        assert len(notes) == 2 and all(n.startswith("Diff too large to show") for n in notes), notes
+        # The small file still gets its patch.
+        assert "<pre>+C</pre>" in page.text
+    parent = re.search(rf'parent <a class="sha" href="/{re.escape(repo)}/commit/([0-9a-f]{{40}})"', page.text).group(1)
+    compare = anon.get(f"/{repo}/compare/{parent}...{sha}")
+    assert compare.status_code == 200
+    assert len(re.findall(r'data-testid="diff-note">Diff too large to show', compare.text)) == 2
+
+
+def test_one_safetensors_header_behind_many_paths_is_counted_once(hub, carol):
+    name = unique("manypaths")
+    assert carol.submit("/new", data={"owner": carol.name, "name": name, "visibility": "public"}).status_code == 303
+    repo = f"{carol.name}/{name}"
+    weights = safetensors_file(4000)  # a header of about 300 KB
+    token = carol.csrf(f"/{repo}/upload/main")
+    r = carol.post(f"/{repo}/upload/main", data={"_csrf": token},
+                   files=[("files", ("model.safetensors", weights, "application/octet-stream"))])
+    assert r.status_code == 303, r.text[:300]
+    token_value = carol.submit("/settings/tokens", data={"label": "many-paths", "role": "write"}).text
+    api_token = re.search(r'id="token-value"[^>]*value="(hf_[A-Za-z]+)"', token_value).group(1)
+    oid = hub.sha256(weights)
+    ops = [hub.op_lfs(f"copies/{i:03d}.safetensors", oid, len(weights)) for i in range(200)]
+    hub.commit_ok(repo, ops, api_token, summary="200 paths to one file")
+
+    anon = Browser(hub)
+    for view in range(2):
+        page = anon.get(f"/{repo}")
+        assert page.status_code == 200
+        basis = re.search(r'data-testid="params-basis" data-files="(\d+)" data-headers="(\d+)"', page.text)
+        assert basis and basis.groups() == ("201", "1"), page.text[:2000]
+        assert 'data-testid="params-incomplete"' not in page.text
+
+
+def test_preview_is_for_signed_in_users_and_small_texts(hub, carol):
+    anon = Browser(hub)
+    token = anon.csrf("/login")
+    r = anon.post("/-/preview", data={"_csrf": token, "content": "# hi"})
+    assert r.status_code == 401 and r.headers["Content-Type"].startswith("text/html")
+    token = carol.csrf("/")
+    r = carol.post("/-/preview", data={"_csrf": token, "content": "---\nlicense: mit\n---\n# hi"})
+    assert r.status_code == 200 and "hi</h1>" in r.text and "license" not in r.text
+    r = carol.post("/-/preview", data={"_csrf": token, "content": "x" * ((1 << 20) + 1)})
+    assert r.status_code == 413
+
+
+def test_token_names_follow_the_hubs_rule(hub, carol):
+    r = carol.submit("/settings/tokens", data={"label": "", "role": "read"})
+    assert r.status_code == 200, r.text[:300]
+    assert f"{carol.name}-read" in r.text
+    accented = "é" * 100  # 100 characters, 200 bytes
+    r = carol.submit("/settings/tokens", data={"label": accented, "role": "read"})
+    assert r.status_code == 200 and accented in r.text
+    r = carol.submit("/settings/tokens", data={"label": "x" * 101, "role": "read"})
+    assert r.status_code == 400
+
+
+def test_gated_repo_shows_card_and_files_but_not_contents(hub, carol):
+    name = unique("gated")
+    r = carol.submit("/new", data={"owner": carol.name, "name": name, "visibility": "public", "license": "mit"})
+    assert r.status_code == 303
+    repo = f"{carol.name}/{name}"
+    sha = re.search(rf'href="/{re.escape(repo)}/commit/([0-9a-f]{{40}})"', carol.get(f"/{repo}/commits/main").text).group(1)
+    assert carol.submit(f"/{repo}/settings", data={"action": "gated", "gated": "manual"}).status_code == 303
+    bob = Browser(hub)
+    bob.log_in("bob", "bob-pass-123")
+    for who in (Browser(hub), bob):
+        card = who.get(f"/{repo}")
+        assert card.status_code == 200, card.text[:300]
+        assert f"{name}</h1>" in card_section(card.text)
+        tree = who.get(f"/{repo}/tree/main")
+        assert tree.status_code == 200 and ">README.md</a>" in tree.text
+        assert who.get(f"/{repo}/commits/main").status_code == 200
+        for path in (f"/{repo}/blob/main/README.md", f"/{repo}/blob/main/.gitattributes", f"/{repo}/commit/{sha}",
+                     f"/{repo}/compare/{sha}...main"):
+            r = who.get(path)
+            assert r.status_code == 403, (path, r.status_code)
+            assert "license: mit" not in r.text
+
+
+def test_forms_refuse_oversized_and_anonymous_posts(hub, carol, model):
+    anon = Browser(hub)
+    token = anon.csrf("/login")
+    # Just over the small forms' 64 KiB (small enough to be sent whole before the answer).
+    r = anon.post("/login", data={"_csrf": token, "username": "bob", "password": "x" * 70_000})
+    assert r.status_code == 413
+    for path in ("/new", f"/{model}/settings", f"/{model}/new/main", f"/{model}/upload/main",
+                 f"/{model}/delete/main/notes.txt", "/settings/tokens"):
+        r = anon.post(path, data={"_csrf": token})
+        assert r.status_code in (303, 403), (path, r.status_code)
+        if r.status_code == 303:
+            assert r.headers["Location"].startswith("/login?next="), path
+    assert hub.request("GET", f"/{model}/resolve/main/notes.txt").status_code == 200
+    # An upload made of countless fields is refused, not read to its end.
+    token = carol.csrf(f"/{model}/upload/main")
+    fields = [("_csrf", (None, token))] + [(f"junk{i}", (None, "x")) for i in range(1100)]
+    r = carol.post(f"/{model}/upload/main", files=fields)
+    assert r.status_code == 400 and "too many fields" in r.text
+
+
+def test_editing_needs_a_branch_and_paths_stay_in_the_repo(hub, carol, model):
+    sha = re.search(rf'href="/{re.escape(model)}/commit/([0-9a-f]{{40}})"', carol.get(f"/{model}/commits/main").text).group(1)
+    for path in (f"/{model}/edit/{sha}/notes.txt", f"/{model}/new/{sha}", f"/{model}/upload/{sha}",
+                 f"/{model}/edit/no-such-branch/notes.txt"):
+        r = carol.get(path)
+        assert r.status_code == 404, (path, r.status_code)
+    for path in ("/tree/main/%2e%2e/x", "/blob/main/..%2fnotes.txt", "/blob/main/.git/config",
+                 "/tree/main/a%00b", "/blob/main/%2fetc%2fpasswd"):
+        r = carol.get(f"/{model}{path}")
+        assert r.status_code in (400, 404, 422), (path, r.status_code)
+        assert r.headers["Content-Type"].startswith("text/html")
 
 
 # --- the inference widget on model pages --------------------------------------------------------

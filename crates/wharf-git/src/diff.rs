@@ -1,8 +1,12 @@
 //! What changed between two commits, file by file with unified patches, and the history of one
-//! path (`git log -- path`).
+//! path (`git log -- path`). A diff shown to anyone who asks (the commit and compare pages) runs
+//! under [`DiffLimits`]: how many files it lists and patches, how large a file may be to get a
+//! patch, how many blob bytes it reads and how long it runs. Whatever is past a limit is still
+//! listed, marked [`Withheld`], but never read.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 use gix::diff::blob::unified_diff::{ConsumeHunk, ContextSize, DiffLineKind, HunkHeader};
@@ -25,6 +29,121 @@ const CONTEXT_LINES: u32 = 3;
 const SNIFF_BYTES: usize = 8000;
 /// Blobs larger than this are not read at all to classify them; they count as binary.
 const MAX_SNIFFED_BLOB: u64 = 64 << 20;
+
+/// What one diff may cost. The default is unbounded but for the fixed per-file rules (patches
+/// for sides up to 1 MiB, blobs over 64 MiB never read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffLimits {
+    /// Changed files listed; the walk stops after this many (see [`DiffReport::more_files`]).
+    pub max_files: usize,
+    /// Files given a patch; later text files are listed as [`Withheld::OverBudget`].
+    pub max_patched_files: usize,
+    /// A file gets a patch only when both sides are at most this large
+    /// ([`Withheld::TooLarge`] otherwise).
+    pub max_patch_side: u64,
+    /// A file gets a patch only when both sides have at most this many lines (the diff's time
+    /// grows faster than its line count on repetitive text).
+    pub max_patch_lines: usize,
+    /// A side larger than this is not read at all (not even to tell text from binary).
+    pub max_read_side: u64,
+    /// Blob bytes read for the whole diff; a side that would go past it is not read.
+    pub max_total_bytes: u64,
+    /// Time for the whole diff; once spent, the remaining files are listed without being read.
+    pub max_time: Duration,
+}
+
+impl Default for DiffLimits {
+    fn default() -> Self {
+        DiffLimits {
+            max_files: usize::MAX,
+            max_patched_files: usize::MAX,
+            max_patch_side: MAX_PATCH_SIDE,
+            max_patch_lines: usize::MAX,
+            max_read_side: MAX_SNIFFED_BLOB,
+            max_total_bytes: u64::MAX,
+            max_time: Duration::MAX,
+        }
+    }
+}
+
+/// Why a text file's patch is not in its [`FileDiff`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// A side is larger than [`DiffLimits::max_patch_side`] or
+    /// [`DiffLimits::max_patch_lines`] (or than what is read at all).
+    TooLarge,
+    /// The diff's budget (files patched, bytes read or time) was spent before this file.
+    OverBudget,
+}
+
+/// A diff made under [`DiffLimits`].
+#[derive(Debug, Clone, Default)]
+pub struct DiffReport {
+    /// The changed files listed, sorted by path.
+    pub files: Vec<FileDiff>,
+    /// More files changed than [`DiffLimits::max_files`]: they are not listed.
+    pub more_files: bool,
+    /// Some file was withheld because the budget ran out (not for its own size).
+    pub over_budget: bool,
+    /// The time budget ran out (the result depends on how busy the server was).
+    pub timed_out: bool,
+}
+
+/// What a diff has spent so far against its limits.
+struct Spend {
+    limits: DiffLimits,
+    started: Instant,
+    bytes: u64,
+    patched: usize,
+    over_budget: bool,
+    timed_out: bool,
+}
+
+impl Spend {
+    fn new(limits: DiffLimits) -> Spend {
+        Spend {
+            limits,
+            started: Instant::now(),
+            bytes: 0,
+            patched: 0,
+            over_budget: false,
+            timed_out: false,
+        }
+    }
+
+    /// Whether the time budget is spent (remembered once it is).
+    fn out_of_time(&mut self) -> bool {
+        if !self.timed_out && self.started.elapsed() >= self.limits.max_time {
+            self.timed_out = true;
+            self.over_budget = true;
+        }
+        self.timed_out
+    }
+
+    /// Takes `n` bytes from the read budget; false (and nothing taken) when they do not fit.
+    fn take_bytes(&mut self, n: u64) -> bool {
+        match self.bytes.checked_add(n) {
+            Some(total) if total <= self.limits.max_total_bytes => {
+                self.bytes = total;
+                true
+            }
+            _ => {
+                self.over_budget = true;
+                false
+            }
+        }
+    }
+
+    /// Takes one patch from the budget; false when none is left (or time is up).
+    fn take_patch(&mut self) -> bool {
+        if self.out_of_time() || self.patched >= self.limits.max_patched_files {
+            self.over_budget = true;
+            return false;
+        }
+        self.patched += 1;
+        true
+    }
+}
 
 /// How a file changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +178,8 @@ pub struct FileDiff {
     /// `---`/`+++` file header), and a side without a final newline is marked with git's
     /// `\ No newline at end of file` line. `Some("")` when only the file mode changed.
     pub patch: Option<String>,
+    /// Why a file that is neither binary nor LFS has no patch.
+    pub withheld: Option<Withheld>,
 }
 
 /// A file entry of a tree: blob or symlink, with its mode and id.
@@ -75,18 +196,36 @@ impl GitRepo {
     /// sorted by path. Directories are expanded to the files below them; submodule links are
     /// left out. Renames show as a deletion and an addition.
     pub fn diff(&self, old: Option<&str>, new: &str) -> Result<Vec<FileDiff>> {
+        Ok(self.diff_within(old, new, DiffLimits::default())?.files)
+    }
+
+    /// [`diff`](GitRepo::diff) under `limits`: past them files are listed without being read,
+    /// or not listed at all (past [`DiffLimits::max_files`]).
+    pub fn diff_within(
+        &self,
+        old: Option<&str>,
+        new: &str,
+        limits: DiffLimits,
+    ) -> Result<DiffReport> {
         let repo = self.repo();
         let old_tree = match old {
             Some(sha) => Some(odb::commit_tree_and_parents(&repo, odb::commit_id(&repo, sha)?)?.0),
             None => None,
         };
         let new_tree = odb::commit_tree_and_parents(&repo, odb::commit_id(&repo, new)?)?.0;
-        let mut changes = tree_changes(&repo, old_tree, Some(new_tree))?;
+        let mut spend = Spend::new(limits);
+        let (mut changes, more_files) = tree_changes(&repo, old_tree, Some(new_tree), &mut spend)?;
         changes.sort_by(|a, b| a.path.cmp(&b.path));
-        changes
+        let files = changes
             .into_iter()
-            .map(|c| describe_change(&repo, c))
-            .collect()
+            .map(|c| describe_change(&repo, c, &mut spend))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DiffReport {
+            files,
+            more_files,
+            over_budget: spend.over_budget,
+            timed_out: spend.timed_out,
+        })
     }
 
     /// A page of the commits reachable from `from` that changed `path` (a file or a folder; ""
@@ -218,18 +357,23 @@ fn join(prefix: &str, name: &[u8]) -> String {
     }
 }
 
-/// The file-level changes between two trees (None = empty). An explicit work list instead of
-/// recursion, because pushed trees may nest deeper than the stack allows.
+/// The file-level changes between two trees (None = empty), at most `max_files` of them (and
+/// whether there were more; the walk also stops when the time budget is spent). An explicit
+/// work list instead of recursion, because pushed trees may nest deeper than the stack allows.
 fn tree_changes(
     repo: &gix::Repository,
     old: Option<ObjectId>,
     new: Option<ObjectId>,
-) -> Result<Vec<RawChange>> {
+    spend: &mut Spend,
+) -> Result<(Vec<RawChange>, bool)> {
     let mut out = Vec::new();
     let mut work = vec![(String::new(), old, new)];
     while let Some((prefix, old, new)) = work.pop() {
         if old == new {
             continue;
+        }
+        if spend.out_of_time() {
+            return Ok((out, true));
         }
         let read = |tree: Option<ObjectId>| -> Result<BTreeMap<Vec<u8>, (EntryMode, ObjectId)>> {
             Ok(match tree {
@@ -262,6 +406,9 @@ fn tree_changes(
                 work.push((path.clone(), old_dir, new_dir));
             }
             if (old_file.is_some() || new_file.is_some()) && old_file != new_file {
+                if out.len() >= spend.limits.max_files {
+                    return Ok((out, true));
+                }
                 out.push(RawChange {
                     path,
                     old: old_file,
@@ -270,7 +417,7 @@ fn tree_changes(
             }
         }
     }
-    Ok(out)
+    Ok((out, false))
 }
 
 /// One side of a change, read and classified.
@@ -279,9 +426,11 @@ struct Loaded {
     /// The blob's own size.
     blob_size: u64,
     pointer: Option<LfsPointer>,
-    /// The content when it was read whole (blobs up to [`MAX_PATCH_SIDE`]).
+    /// The content when it was read whole (blobs up to [`DiffLimits::max_patch_side`]).
     data: Option<Vec<u8>>,
     binary: bool,
+    /// Why the content is not in `data` when it is not.
+    withheld: Option<Withheld>,
 }
 
 impl Loaded {
@@ -290,7 +439,10 @@ impl Loaded {
     }
 }
 
-fn load(repo: &gix::Repository, (_, id): Blob) -> Result<Loaded> {
+/// Reads and classifies one side, within the budget: a side over
+/// [`DiffLimits::max_read_side`], or one the byte budget cannot pay for, is not read (its
+/// `withheld` says why); LFS pointers are always read (they are tiny).
+fn load(repo: &gix::Repository, (_, id): Blob, spend: &mut Spend) -> Result<Loaded> {
     let blob_size = repo.find_header(id).map_err(internal)?.size();
     let mut loaded = Loaded {
         oid: id.to_string(),
@@ -298,9 +450,16 @@ fn load(repo: &gix::Repository, (_, id): Blob) -> Result<Loaded> {
         pointer: None,
         data: None,
         binary: false,
+        withheld: None,
     };
-    if blob_size > MAX_SNIFFED_BLOB {
-        loaded.binary = true;
+    if blob_size > spend.limits.max_read_side {
+        // Past what is ever read: huge blobs count as binary, as they always have.
+        loaded.binary = blob_size > MAX_SNIFFED_BLOB;
+        loaded.withheld = Some(Withheld::TooLarge);
+        return Ok(loaded);
+    }
+    if blob_size > MAX_POINTER_SIZE && (spend.out_of_time() || !spend.take_bytes(blob_size)) {
+        loaded.withheld = Some(Withheld::OverBudget);
         return Ok(loaded);
     }
     let data = repo.find_blob(id).map_err(internal)?.take_data();
@@ -310,12 +469,14 @@ fn load(repo: &gix::Repository, (_, id): Blob) -> Result<Loaded> {
             return Ok(loaded);
         }
     }
-    if blob_size <= MAX_PATCH_SIDE {
+    let line_count = || data.iter().filter(|b| **b == b'\n').count();
+    if blob_size <= spend.limits.max_patch_side && line_count() <= spend.limits.max_patch_lines {
         loaded.binary = looks_binary(&data, true);
         loaded.data = Some(data);
     } else {
         let head = &data[..data.len().min(SNIFF_BYTES)];
         loaded.binary = looks_binary(head, false);
+        loaded.withheld = Some(Withheld::TooLarge);
     }
     Ok(loaded)
 }
@@ -332,33 +493,42 @@ fn looks_binary(data: &[u8], whole: bool) -> bool {
     }
 }
 
-fn describe_change(repo: &gix::Repository, change: RawChange) -> Result<FileDiff> {
-    let old = change.old.map(|b| load(repo, b)).transpose()?;
-    let new = change.new.map(|b| load(repo, b)).transpose()?;
+fn describe_change(
+    repo: &gix::Repository,
+    change: RawChange,
+    spend: &mut Spend,
+) -> Result<FileDiff> {
+    let old = change.old.map(|b| load(repo, b, spend)).transpose()?;
+    let new = change.new.map(|b| load(repo, b, spend)).transpose()?;
     let kind = match (&old, &new) {
         (None, _) => ChangeKind::Added,
         (_, None) => ChangeKind::Deleted,
         _ => ChangeKind::Modified,
     };
-    let lfs = [&old, &new]
+    let sides = [&old, &new];
+    let lfs = sides
         .iter()
         .any(|s| s.as_ref().is_some_and(|l| l.pointer.is_some()));
-    let binary = [&old, &new]
+    let binary = sides.iter().any(|s| s.as_ref().is_some_and(|l| l.binary));
+    // Too large wins over the budget: it says something about the file itself.
+    let mut withheld = sides
         .iter()
-        .any(|s| s.as_ref().is_some_and(|l| l.binary));
+        .filter_map(|s| s.as_ref().and_then(|l| l.withheld))
+        .min_by_key(|w| *w != Withheld::TooLarge);
     let text = |side: &Option<Loaded>| -> Option<Vec<u8>> {
         match side {
             None => Some(Vec::new()),
             Some(l) => l.data.clone(),
         }
     };
-    let patch = if lfs || binary {
-        None
-    } else {
-        match (text(&old), text(&new)) {
-            (Some(before), Some(after)) => Some(unified_patch(&before, &after)?),
-            _ => None,
+    let patch = match (text(&old), text(&new)) {
+        _ if lfs || binary => None,
+        (Some(before), Some(after)) if spend.take_patch() => Some(unified_patch(&before, &after)?),
+        (Some(_), Some(_)) => {
+            withheld = Some(Withheld::OverBudget);
+            None
         }
+        _ => None,
     };
     Ok(FileDiff {
         path: change.path,
@@ -370,6 +540,7 @@ fn describe_change(repo: &gix::Repository, change: RawChange) -> Result<FileDiff
         binary,
         lfs,
         patch,
+        withheld: if lfs || binary { None } else { withheld },
     })
 }
 
@@ -560,6 +731,163 @@ mod tests {
         assert_eq!(ids(""), [c3.as_str(), c2.as_str(), c1.as_str()]);
         assert!(ids("x").is_empty());
         assert_eq!(repo.changes.stats().1, 0, "nothing was computed");
+    }
+
+    /// A repository whose second commit changes `files` (path, before, after).
+    fn two_commits(
+        files: &[(&str, String, String)],
+    ) -> (tempfile::TempDir, GitRepo, String, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = GitRepo::init(&dir.path().join("r.git")).expect("init");
+        let sig = crate::Signature {
+            name: "T".into(),
+            email: "t@example.com".into(),
+            time_ms: 1_700_000_000_000,
+        };
+        let side = |after: bool| -> Vec<crate::TreeChange> {
+            files
+                .iter()
+                .map(|(path, before, now)| crate::TreeChange::Upsert {
+                    path: (*path).into(),
+                    data: if after { now } else { before }.as_bytes().to_vec(),
+                })
+                .collect()
+        };
+        let c1 = repo
+            .commit("refs/heads/main", None, side(false), &sig, "one")
+            .expect("commit");
+        let c2 = repo
+            .commit("refs/heads/main", Some(&c1), side(true), &sig, "two")
+            .expect("commit");
+        (dir, repo, c1, c2)
+    }
+
+    fn lines(n: usize, tag: &str) -> String {
+        (0..n)
+            .map(|i| format!("{tag} line {i} of some text\n"))
+            .collect()
+    }
+
+    #[test]
+    fn large_files_are_withheld_not_diffed() {
+        // Two files of ~800 KB each, every line changed: the costly case pages used to diff.
+        let big = |tag: &str| lines(30_000, tag);
+        let (_dir, repo, c1, c2) = two_commits(&[
+            ("a.txt", big("old a"), big("new a")),
+            ("b.txt", big("old b"), big("new b")),
+            ("small.txt", "x\n".into(), "y\n".into()),
+        ]);
+        let limits = DiffLimits {
+            max_patch_side: 256 << 10,
+            max_read_side: 256 << 10,
+            ..DiffLimits::default()
+        };
+        let report = repo.diff_within(Some(&c1), &c2, limits).expect("diff");
+        let withheld: Vec<_> = report.files.iter().map(|f| f.withheld).collect();
+        assert_eq!(
+            withheld,
+            [Some(Withheld::TooLarge), Some(Withheld::TooLarge), None]
+        );
+        assert!(
+            report.files[..2]
+                .iter()
+                .all(|f| f.patch.is_none() && !f.binary)
+        );
+        assert_eq!(
+            report.files[2].patch.as_deref(),
+            Some("@@ -1 +1 @@\n-x\n+y\n")
+        );
+        assert!(!report.over_budget && !report.more_files);
+        // Many short lines are too large too, whatever their bytes.
+        let limits = DiffLimits {
+            max_patch_lines: 100,
+            ..DiffLimits::default()
+        };
+        let report = repo.diff_within(Some(&c1), &c2, limits).expect("diff");
+        assert_eq!(report.files[0].withheld, Some(Withheld::TooLarge));
+        assert!(report.files[2].patch.is_some());
+        // Unbounded, the same files get their patches.
+        let full = repo.diff(Some(&c1), &c2).expect("diff");
+        assert!(
+            full.iter()
+                .all(|f| f.patch.is_some() && f.withheld.is_none())
+        );
+    }
+
+    #[test]
+    fn budgets_cut_the_rest_of_a_diff() {
+        let files: Vec<(String, String, String)> = (0..5)
+            .map(|i| {
+                (
+                    format!("f{i}.txt"),
+                    lines(100, &format!("old {i}")),
+                    lines(100, &format!("new {i}")),
+                )
+            })
+            .collect();
+        let files: Vec<(&str, String, String)> = files
+            .iter()
+            .map(|(p, a, b)| (p.as_str(), a.clone(), b.clone()))
+            .collect();
+        let (_dir, repo, c1, c2) = two_commits(&files);
+        let side = lines(100, "old 0").len() as u64;
+
+        let report = repo
+            .diff_within(
+                Some(&c1),
+                &c2,
+                DiffLimits {
+                    max_total_bytes: 4 * side,
+                    ..DiffLimits::default()
+                },
+            )
+            .expect("diff");
+        let patched = report.files.iter().filter(|f| f.patch.is_some()).count();
+        assert_eq!(patched, 2, "two files' sides fit in the byte budget");
+        assert_eq!(report.files[4].withheld, Some(Withheld::OverBudget));
+        assert!(report.over_budget && !report.timed_out);
+
+        let report = repo
+            .diff_within(
+                Some(&c1),
+                &c2,
+                DiffLimits {
+                    max_patched_files: 3,
+                    ..DiffLimits::default()
+                },
+            )
+            .expect("diff");
+        let withheld: Vec<_> = report.files.iter().map(|f| f.withheld).collect();
+        assert_eq!(withheld[..3], [None, None, None]);
+        assert_eq!(
+            withheld[3..],
+            [Some(Withheld::OverBudget), Some(Withheld::OverBudget)]
+        );
+
+        let report = repo
+            .diff_within(
+                Some(&c1),
+                &c2,
+                DiffLimits {
+                    max_files: 2,
+                    ..DiffLimits::default()
+                },
+            )
+            .expect("diff");
+        assert_eq!((report.files.len(), report.more_files), (2, true));
+
+        let report = repo
+            .diff_within(
+                Some(&c1),
+                &c2,
+                DiffLimits {
+                    max_time: Duration::ZERO,
+                    ..DiffLimits::default()
+                },
+            )
+            .expect("diff");
+        assert!(report.timed_out && report.over_budget);
+        assert!(report.files.iter().all(|f| f.patch.is_none()));
     }
 
     #[test]

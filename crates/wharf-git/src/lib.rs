@@ -22,7 +22,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use diff::{ChangeKind, FileDiff};
+pub use diff::{ChangeKind, DiffLimits, DiffReport, FileDiff, Withheld};
 pub use refname::is_valid_ref_name;
 pub use wharf_core::lfs_pointer::LfsPointer;
 use wharf_core::{Error, Result};

@@ -7,7 +7,6 @@ mod access;
 mod admin;
 mod blob_rules;
 mod budget;
-mod card_cache;
 mod cards;
 mod commits;
 mod delegation;
@@ -17,12 +16,14 @@ mod files;
 mod inference;
 mod last_commits;
 mod lfs;
+mod page_cache;
 mod passwords;
 pub mod push;
 mod push_trees;
 mod ratelimit;
 mod refs;
 mod repos;
+mod safetensors;
 mod sessions;
 mod storage;
 mod web;
@@ -34,6 +35,7 @@ pub use access::{Caller, Credentials, Need};
 pub use admin::{NewUser, WhoAmI};
 pub use blob_rules::MAX_GIT_BLOB;
 pub use budget::MemoryReservation;
+pub use cards::CardText;
 pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
 pub use delegation::Principal;
 pub use files::{FileContent, FileSource, TreePage};
@@ -43,15 +45,21 @@ pub use inference::{
     legacy_zero_shot_answer, sse_frames, wants_stream,
 };
 pub use lfs::{LfsBatchOutcome, UploadTicket};
+pub use page_cache::CacheStats;
 pub use ratelimit::{RateClass, RateLimiter, RateLimits, RateStatus};
 pub use refs::CommitPage;
-pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate};
+pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate, StarterFile};
+pub use safetensors::{MAX_VIEWED_HEADER, SUMMARY_LIMITS, SafetensorsSummary, SummaryLimits};
+pub use sessions::CreatedToken;
 pub use storage::{GcCount, GcOptions, GcReport, RepoStorage, StorageReport};
-pub use web::{CommitDiff, MAX_BROWSER_UPLOAD, SafetensorsSummary, StagedFile};
+pub use web::{CommitDiff, MAX_BROWSER_UPLOAD, MAX_PREVIEW_BYTES, PAGE_DIFF_LIMITS, StagedFile};
 pub use wharf_blob::{ByteRange, ByteStream};
 pub use wharf_card::{Validation, render_markdown, validate_card};
 pub use wharf_git::transport::Service as GitService;
-pub use wharf_git::{ChangeKind, CommitInfo, EntryKind, FileDiff, RefInfo, Refs, TreeEntry};
+pub use wharf_git::{
+    ChangeKind, CommitInfo, DiffLimits, DiffReport, EntryKind, FileDiff, RefInfo, Refs, TreeEntry,
+    Withheld,
+};
 pub use wharf_lfs::batch::{BatchRequest, BatchResponse, VerifyRequest};
 pub use wharf_meta::{Account, AccountKind, Repo, RepoSort, Token};
 pub use xet::{
@@ -87,6 +95,12 @@ pub struct Hub {
     /// One writer per repository at a time inside this process; git's ref locks cover the rest.
     write_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     last_commit_cache: last_commits::LastCommitCache,
+    /// File lists and card data by commit (repository pages and info).
+    card_states: cards::CardStateCache,
+    /// Parsed safetensors headers by content id (the model page's parameter summary).
+    safetensors_headers: safetensors::HeaderCache,
+    /// Diffs of the commit and compare pages, by commit pair.
+    diffs: web::DiffCache,
     /// Which clients were counted as downloading which repository lately.
     download_counter: downloads::DownloadCounter,
     /// Request and sign-in limits.
@@ -95,8 +109,6 @@ pub struct Hub {
     passwords: passwords::PasswordPool,
     /// Memory lent to request bodies held whole.
     memory: budget::MemoryBudget,
-    /// Card states of revisions already computed.
-    card_cache: card_cache::CardCache,
     /// Signs Xet access tokens and xorb fetch URLs (keys derived from the server secret).
     xet_signer: wharf_xet::token::XetTokenSigner,
     /// Shard verifications running at once (each may reconstruct files to hash them).
@@ -161,11 +173,13 @@ impl Hub {
             open_repos: Mutex::new(HashMap::new()),
             write_locks: Mutex::new(HashMap::new()),
             last_commit_cache: Default::default(),
+            card_states: cards::new_card_state_cache(),
+            safetensors_headers: safetensors::new_header_cache(),
+            diffs: web::new_diff_cache(),
             download_counter: Default::default(),
             rate_limiter: Default::default(),
             passwords: Default::default(),
             memory: Default::default(),
-            card_cache: Default::default(),
             xet_signer: wharf_xet::token::XetTokenSigner::new(secret),
             xet_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),

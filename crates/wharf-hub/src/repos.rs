@@ -1,12 +1,15 @@
 //! Repository lifecycle (create, delete, move, settings) and the read side (info, listing).
 
 use crate::access::Need;
+use crate::blob_rules::MAX_GIT_BLOB;
 use crate::cards::card_state;
 use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
 use serde_json::Value;
 use wharf_card::DerivedInfo;
+use wharf_core::lfs_pointer::LfsPointer;
 use wharf_core::{
-    Error, ErrorKind, RepoType, Result, time::now_ms, validate_namespace, validate_repo_name,
+    Error, ErrorKind, RepoType, Result, normalize_repo_path, time::now_ms, validate_namespace,
+    validate_repo_name,
 };
 use wharf_git::{GitRepo, Signature, TreeChange, TreeEntry};
 use wharf_lfs::attributes::{DATASET_EXTRA_GITATTRIBUTES, DEFAULT_GITATTRIBUTES};
@@ -38,6 +41,15 @@ pub struct RepoInfo {
     pub derived: DerivedInfo,
     /// Logical bytes of the repository (all revisions), see [`Hub::used_storage`].
     pub used_storage: u64,
+}
+
+/// A file a new repository starts with, committed (as `summary`) right after its initial
+/// commit, before the repository exists for anyone: the web form's README with its license.
+#[derive(Debug, Clone)]
+pub struct StarterFile {
+    pub path: String,
+    pub content: Vec<u8>,
+    pub summary: String,
 }
 
 /// A listing request.
@@ -84,6 +96,60 @@ pub(crate) fn signature_of(caller: &Caller) -> Signature {
     }
 }
 
+/// A starter file with its path normalized, refused unless a commit would take it.
+fn check_starter(mut file: StarterFile) -> Result<StarterFile> {
+    file.path = normalize_repo_path(&file.path)?;
+    if file.content.len() as u64 > MAX_GIT_BLOB {
+        return Err(Error::bad_request(format!(
+            "{} is larger than 10 MiB: upload it after creating the repository",
+            file.path
+        )));
+    }
+    if LfsPointer::parse(&file.content).is_some() {
+        return Err(Error::bad_request(format!(
+            "{}: a new repository has no LFS objects for a pointer to name",
+            file.path
+        )));
+    }
+    Ok(file)
+}
+
+/// A new bare repository at `path` with the initial commit (`.gitattributes`) on `main`, and
+/// the starter file committed on top of it.
+fn init_with_history(
+    path: &std::path::Path,
+    attributes: String,
+    starter: Option<StarterFile>,
+    author: &Signature,
+) -> Result<()> {
+    let git = GitRepo::init(path)?;
+    let change = TreeChange::Upsert {
+        path: ".gitattributes".into(),
+        data: attributes.into_bytes(),
+    };
+    let first = git.commit(
+        "refs/heads/main",
+        None,
+        vec![change],
+        author,
+        "initial commit",
+    )?;
+    if let Some(file) = starter {
+        let change = TreeChange::Upsert {
+            path: file.path,
+            data: file.content,
+        };
+        git.commit(
+            "refs/heads/main",
+            Some(&first),
+            vec![change],
+            author,
+            &file.summary,
+        )?;
+    }
+    Ok(())
+}
+
 /// The store query for a listing by `caller`: private repos only where the caller may see them.
 pub(crate) fn repo_query(caller: &Caller, q: &ListQuery) -> RepoQuery {
     RepoQuery {
@@ -111,6 +177,24 @@ impl Hub {
         name: &str,
         private: bool,
     ) -> Result<Repo> {
+        self.create_repo_with(caller, repo_type, namespace, name, private, None)
+            .await
+    }
+
+    /// [`create_repo`](Hub::create_repo), with `starter` committed on top of the initial commit.
+    /// One step: the repository appears with both commits or not at all (whatever fails, its
+    /// git folder and its row are removed). The starter file follows the rules of a commit's
+    /// regular files: a valid path, at most 10 MiB, and not an LFS pointer (a new repository
+    /// has no LFS objects for it to name).
+    pub async fn create_repo_with(
+        &self,
+        caller: &Caller,
+        repo_type: RepoType,
+        namespace: Option<&str>,
+        name: &str,
+        private: bool,
+        starter: Option<StarterFile>,
+    ) -> Result<Repo> {
         let namespace = match namespace.or(caller.name()) {
             Some(ns) => ns.to_string(),
             None => {
@@ -122,6 +206,7 @@ impl Hub {
         validate_repo_name(name)?;
         caller.check_namespace(&namespace, Need::Write)?;
         let namespace = self.canonical_namespace(&namespace).await?;
+        let starter = starter.map(check_starter).transpose()?;
         if self
             .meta
             .repo_by_name(repo_type, &namespace, name)
@@ -137,22 +222,11 @@ impl Hub {
         let path = self.repo_path(&storage_id);
         let author = signature_of(caller);
         let attributes = initial_gitattributes(repo_type);
-        blocking(move || {
-            let git = GitRepo::init(&path)?;
-            let change = TreeChange::Upsert {
-                path: ".gitattributes".into(),
-                data: attributes.into_bytes(),
-            };
-            git.commit(
-                "refs/heads/main",
-                None,
-                vec![change],
-                &author,
-                "initial commit",
-            )
-            .map(drop)
-        })
-        .await?;
+        let made = blocking(move || init_with_history(&path, attributes, starter, &author)).await;
+        if let Err(e) = made {
+            self.remove_repo_folder(&storage_id).await;
+            return Err(e);
+        }
         let now = now_ms();
         let new = NewRepo {
             storage_id: storage_id.clone(),
@@ -165,15 +239,48 @@ impl Hub {
         let repo = match self.meta.create_repo(new).await {
             Ok(r) => r,
             Err(e) => {
-                let _ = tokio::fs::remove_dir_all(self.repo_path(&storage_id)).await;
+                self.remove_repo_folder(&storage_id).await;
                 return Err(e);
             }
         };
-        self.index_main(&repo).await?;
-        self.meta
-            .repo_by_id(repo.id)
-            .await?
-            .ok_or_else(Error::repo_not_found)
+        match self.index_main(&repo).await {
+            Ok(()) => self
+                .meta
+                .repo_by_id(repo.id)
+                .await?
+                .ok_or_else(Error::repo_not_found),
+            Err(e) => {
+                // Nothing half-made stays behind: the row goes, then its folder.
+                if let Err(undo) = self.meta.delete_repo(repo.id).await {
+                    tracing::warn!(error = %undo, "could not remove a repo whose creation failed");
+                }
+                self.forget_git(&storage_id);
+                self.remove_repo_folder(&storage_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the git folder of a repository that is not (or no longer) in the store.
+    async fn remove_repo_folder(&self, storage_id: &str) {
+        let path = self.repo_path(storage_id);
+        if let Err(e) = tokio::fs::remove_dir_all(&path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a repo folder");
+        }
+    }
+
+    /// Namespaces `caller` may create repositories in (and move them to): their own name,
+    /// then the organizations where they may write, as [`Caller::check_namespace`] decides.
+    /// Empty for anonymous callers and read-only credentials.
+    pub fn writable_namespaces(&self, caller: &Caller) -> Vec<String> {
+        let own = caller.name().map(str::to_string);
+        let orgs = caller.orgs.iter().map(|(org, _)| org.name.clone());
+        own.into_iter()
+            .chain(orgs)
+            .filter(|ns| caller.check_namespace(ns, Need::Write).is_ok())
+            .collect()
     }
 
     /// The account's own spelling of a namespace (lookups are case-insensitive, ids keep the
@@ -294,7 +401,7 @@ impl Hub {
         let sha = self
             .resolve_revision(&handle, revision.unwrap_or("main"))
             .await?;
-        let state = self.card_state_of(&handle.repo, &sha).await?;
+        let state = self.cached_card_state(&handle.repo, &sha).await?;
         let used_storage = self.used_storage(&handle.repo).await?;
         Ok(RepoInfo {
             repo: handle.repo,
@@ -316,11 +423,128 @@ impl Hub {
         let mut out = Vec::with_capacity(repos.len());
         for repo in repos {
             let files = match (&repo.sha, q.with_files) {
-                (Some(sha), true) => Some(self.card_state_of(&repo, sha).await?.files.clone()),
+                (Some(sha), true) => Some(self.cached_card_state(&repo, sha).await?.files.clone()),
                 _ => None,
             };
             out.push((repo, files));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::test_support::{hub, user_caller};
+
+    fn readme(content: &str) -> Option<StarterFile> {
+        Some(StarterFile {
+            path: "README.md".into(),
+            content: content.as_bytes().to_vec(),
+            summary: "Add README.md with license".into(),
+        })
+    }
+
+    /// The git folders under the hub's repos folder.
+    fn folders(hub: &Hub) -> usize {
+        std::fs::read_dir(&hub.repos_dir).map_or(0, |d| d.count())
+    }
+
+    #[tokio::test]
+    async fn a_repo_starts_with_its_readme_or_not_at_all() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        let repo = hub
+            .create_repo_with(
+                &alice,
+                RepoType::Model,
+                None,
+                "m",
+                false,
+                readme("---\nlicense: mit\n---\n# m\n"),
+            )
+            .await
+            .expect("create");
+        let addr = RepoAddress::new(RepoType::Model, "alice", "m");
+        let info = hub.repo_info(&alice, &addr, None).await.expect("info");
+        assert_eq!(
+            Some(info.sha.clone()),
+            repo.sha,
+            "indexed at the README commit"
+        );
+        assert_eq!(
+            info.card_data.and_then(|c| c.get("license").cloned()),
+            Some(serde_json::json!("mit"))
+        );
+        let titles: Vec<String> = hub
+            .commits(&alice, &addr, "main", 0, 10)
+            .await
+            .expect("log")
+            .commits
+            .into_iter()
+            .map(|c| c.title)
+            .collect();
+        assert_eq!(titles, ["Add README.md with license", "initial commit"]);
+        assert_eq!(folders(&hub), 1);
+
+        // A starter file a commit would refuse leaves nothing behind.
+        let pointer = wharf_core::lfs_pointer::LfsPointer {
+            oid: "a".repeat(64),
+            size: 5,
+        };
+        for bad in [
+            readme(&pointer.to_text()),
+            Some(StarterFile {
+                path: "../escape".into(),
+                content: b"x".to_vec(),
+                summary: "x".into(),
+            }),
+        ] {
+            assert!(
+                hub.create_repo_with(&alice, RepoType::Model, None, "bad", false, bad)
+                    .await
+                    .is_err()
+            );
+        }
+        // Nor does a name that is taken.
+        let e = hub
+            .create_repo_with(&alice, RepoType::Model, None, "m", false, readme("# m\n"))
+            .await
+            .err()
+            .map(|e| e.kind);
+        assert_eq!(e, Some(ErrorKind::Conflict));
+        let bad = RepoAddress::new(RepoType::Model, "alice", "bad");
+        assert!(hub.repo_info(&alice, &bad, None).await.is_err());
+        assert_eq!(folders(&hub), 1, "no folder was left behind");
+    }
+
+    #[tokio::test]
+    async fn writable_namespaces_follow_the_namespace_rule() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        user_caller(&hub, "bob").await;
+        hub.add_org("acme", "bob", None).await.expect("org");
+        hub.add_org("beta", "bob", None).await.expect("org");
+        hub.set_org_member("acme", "alice", wharf_core::Role::Write)
+            .await
+            .expect("member");
+        hub.set_org_member("beta", "alice", wharf_core::Role::Read)
+            .await
+            .expect("member");
+        let alice = Caller {
+            orgs: hub
+                .meta
+                .orgs_of_user(alice.user.as_ref().expect("user").id)
+                .await
+                .expect("orgs"),
+            ..alice
+        };
+        assert_eq!(hub.writable_namespaces(&alice), ["alice", "acme"]);
+        let read_only = Caller {
+            scope: Some(wharf_core::Role::Read),
+            ..alice.clone()
+        };
+        assert!(hub.writable_namespaces(&read_only).is_empty());
+        assert!(hub.writable_namespaces(&Caller::anonymous()).is_empty());
     }
 }

@@ -39,6 +39,29 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 const MAX_EMAIL_BYTES: usize = 254;
 const MAX_TOKEN_LABEL_CHARS: usize = 100;
 
+/// A token just made by [`Hub::create_token_for`]: its value (shown once, never stored in
+/// clear) and the label it was stored under.
+#[derive(Debug, Clone)]
+pub struct CreatedToken {
+    pub value: String,
+    pub label: String,
+}
+
+/// The label a new token is stored under: `label` trimmed, at most 100 characters (not
+/// bytes), `{user}-{role}` when empty. The one rule for every surface that names tokens.
+fn token_label(user: &str, role: Role, label: &str) -> Result<String> {
+    let label = label.trim();
+    if label.chars().count() > MAX_TOKEN_LABEL_CHARS {
+        return Err(Error::bad_request(format!(
+            "A token name has at most {MAX_TOKEN_LABEL_CHARS} characters"
+        )));
+    }
+    if label.is_empty() {
+        return Ok(format!("{user}-{}", role.as_str()));
+    }
+    Ok(label.to_string())
+}
+
 fn invalid_login() -> Error {
     Error::unauthorized("Invalid username or password")
 }
@@ -262,28 +285,26 @@ impl Hub {
         self.meta.tokens_of_user(user.id).await
     }
 
-    /// Creates an API token for the caller and returns its value, which is shown only once.
-    /// `role` is `Read` or `Write`; an empty label gets a default (`{user}-{role}`).
+    /// Creates an API token for the caller and returns its value, which is shown only once, with
+    /// the label it was stored under. `role` is `Read` or `Write`; the label is trimmed, has at
+    /// most 100 characters, and an empty one gets a default (`{user}-{role}`).
     pub async fn create_token_for(
         &self,
         caller: &Caller,
         role: Role,
         label: &str,
-    ) -> Result<String> {
+    ) -> Result<CreatedToken> {
         let user = check_may_manage_tokens(caller)?;
         if role == Role::Admin {
             return Err(Error::bad_request(
                 "A token's role is either 'read' or 'write'",
             ));
         }
-        let label = label.trim();
-        if label.chars().count() > MAX_TOKEN_LABEL_CHARS {
-            return Err(Error::bad_request(format!(
-                "A token name has at most {MAX_TOKEN_LABEL_CHARS} characters"
-            )));
-        }
-        let label = (!label.is_empty()).then(|| label.to_string());
-        self.add_token(&user.name, role, label, None).await
+        let label = token_label(&user.name, role, label)?;
+        let value = self
+            .add_token(&user.name, role, Some(label.clone()), None)
+            .await?;
+        Ok(CreatedToken { value, label })
     }
 
     /// Revokes one of the caller's own tokens by id; `NotFound` for anyone else's, or an
@@ -465,7 +486,20 @@ mod tests {
             .create_token_for(&alice, Role::Write, "")
             .await
             .expect("token");
+        assert_eq!(
+            (first.label.as_str(), second.label.as_str()),
+            ("laptop", "alice-write")
+        );
+        let (first, second) = (first.value, second.value);
         assert!(first.starts_with("hf_") && second.starts_with("hf_"));
+        // Characters, not bytes: 100 two-byte characters are a valid name.
+        let accented = "é".repeat(100);
+        let made = hub
+            .create_token_for(&alice, Role::Read, &accented)
+            .await
+            .expect("100 characters");
+        assert_eq!(made.label, accented);
+        hub.revoke_token(&made.value).await.expect("revoke");
         let listed = hub.list_tokens(&alice).await.expect("list");
         let labels: Vec<&str> = listed.iter().map(|t| t.label.as_str()).collect();
         assert_eq!(labels, ["alice-write", "laptop"]);

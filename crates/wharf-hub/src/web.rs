@@ -1,16 +1,16 @@
 //! Use cases behind the web interface's repository pages: listing counts and tag facets,
-//! commit diffs, comparisons and per-file history, the safetensors parameter summary, and
-//! browser uploads (streamed into the blob store, then committed through [`Hub::commit`], so
-//! every commit rule and the indexing stay in one place).
+//! commit diffs and comparisons (bounded by [`PAGE_DIFF_LIMITS`] and cached by commit pair),
+//! per-file history, the editor's card preview, which branch a page may change, and browser
+//! uploads (streamed into the blob store, then committed through [`Hub::commit`], so every
+//! commit rule and the indexing stay in one place). The safetensors summary lives in
+//! `safetensors.rs`.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use wharf_blob::{ByteRange, ByteStream};
-use wharf_core::safetensors::{TensorInfo, count_parameters, header_len, parse_header};
-use wharf_core::{Error, Result, normalize_repo_path};
-use wharf_git::{CommitInfo, EntryKind, FileDiff, GitRepo, TreeEntry};
+use wharf_core::{Error, ErrorKind, Result, normalize_repo_path};
+use wharf_git::{CommitInfo, DiffLimits, DiffReport, EntryKind};
 use wharf_lfs::LfsRules;
 
 use crate::access::Need;
@@ -26,22 +26,38 @@ use crate::{
 pub const MAX_BROWSER_UPLOAD: u64 = 50 << 30;
 /// How many leading bytes decide whether an upload looks binary (as preupload's sample).
 const SNIFF_BYTES: u64 = 512;
+/// The largest text the editor's live preview renders.
+pub const MAX_PREVIEW_BYTES: usize = 1 << 20;
+/// Diffs kept in memory, weighed by their patches.
+const DIFF_CACHE_BYTES: usize = 32 << 20;
+
+/// What one commit or compare page may cost: it is open to anyone who may download, so each
+/// view lists at most 3,000 files, patches at most 300 of them (each side at most 256 KiB and
+/// 10,000 lines; larger files are never read), reads at most 4 MiB of blobs and stops starting
+/// new work after 2 seconds. What is past a limit is listed as withheld.
+pub const PAGE_DIFF_LIMITS: DiffLimits = DiffLimits {
+    max_files: 3000,
+    max_patched_files: 300,
+    max_patch_side: 256 << 10,
+    max_patch_lines: 10_000,
+    max_read_side: 256 << 10,
+    max_total_bytes: 4 << 20,
+    max_time: Duration::from_secs(2),
+};
+
+/// Diffs by commit pair, as pages show them.
+pub(crate) type DiffCache = crate::page_cache::BoundedCache<DiffReport>;
+
+pub(crate) fn new_diff_cache() -> DiffCache {
+    crate::page_cache::BoundedCache::new(DIFF_CACHE_BYTES)
+}
 
 /// One commit and what it changed against its first parent.
 #[derive(Debug, Clone)]
 pub struct CommitDiff {
     pub commit: CommitInfo,
-    /// Changed files, sorted by path.
-    pub files: Vec<FileDiff>,
-}
-
-/// Parameter counts of a revision's safetensors files.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SafetensorsSummary {
-    /// Elements per dtype (`"F32"`, `"BF16"`, …), summed over every tensor of every file.
-    pub parameters: BTreeMap<String, u64>,
-    /// The sum over all dtypes.
-    pub total: u64,
+    /// The changed files (sorted by path) within [`PAGE_DIFF_LIMITS`].
+    pub diff: DiffReport,
 }
 
 /// A file uploaded from a browser and stored, waiting to be committed by
@@ -58,7 +74,7 @@ pub struct StagedFile {
 }
 
 /// Reads a whole stream, failing when it holds more than `cap` bytes.
-async fn collect_stream(mut stream: ByteStream, cap: u64) -> Result<Vec<u8>> {
+pub(crate) async fn collect_stream(mut stream: ByteStream, cap: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
@@ -84,7 +100,8 @@ impl Hub {
     }
 
     /// The commit `rev` resolves to and its changes against its first parent (everything is
-    /// added for a root commit). Gated repos show diffs only to those who may download.
+    /// added for a root commit), within [`PAGE_DIFF_LIMITS`]. Gated repos show diffs only to
+    /// those who may download.
     pub async fn commit_diff(
         &self,
         caller: &Caller,
@@ -94,27 +111,68 @@ impl Hub {
         let handle = self.repo(caller, addr, Need::Download).await?;
         let sha = self.resolve_revision(&handle, rev).await?;
         let git = handle.git.clone();
-        blocking(move || {
-            let commit = git.commit_info(&sha)?;
-            let files = git.diff(commit.parents.first().map(String::as_str), &sha)?;
-            Ok(CommitDiff { commit, files })
+        let s = sha.clone();
+        let commit = blocking(move || git.commit_info(&s)).await?;
+        let parent = commit.parents.first().cloned();
+        let diff = self.page_diff(&handle, parent, sha).await?;
+        Ok(CommitDiff {
+            commit,
+            diff: (*diff).clone(),
         })
-        .await
     }
 
-    /// What changed from revision `base` to revision `head` (a two-dot tree comparison).
+    /// What changed from revision `base` to revision `head` (a two-dot tree comparison),
+    /// within [`PAGE_DIFF_LIMITS`].
     pub async fn compare(
         &self,
         caller: &Caller,
         addr: &RepoAddress,
         base: &str,
         head: &str,
-    ) -> Result<Vec<FileDiff>> {
+    ) -> Result<DiffReport> {
         let handle = self.repo(caller, addr, Need::Download).await?;
         let base = self.resolve_revision(&handle, base).await?;
         let head = self.resolve_revision(&handle, head).await?;
+        let diff = self.page_diff(&handle, Some(base), head).await?;
+        Ok((*diff).clone())
+    }
+
+    /// The diff between two commits (None = the empty tree) of a repository, from the cache
+    /// when it was made before. A diff cut short by the clock is not kept: the next view,
+    /// on a quieter server, may do better.
+    async fn page_diff(
+        &self,
+        handle: &RepoHandle,
+        old: Option<String>,
+        new: String,
+    ) -> Result<std::sync::Arc<DiffReport>> {
+        // Commit ids name their trees for good; the repository keeps pairs of two
+        // repositories that share history apart.
+        let key = format!(
+            "{}:{}..{new}",
+            handle.repo.storage_id,
+            old.as_deref().unwrap_or("")
+        );
+        if let Some(hit) = self.diffs.get(&key) {
+            return Ok(hit);
+        }
         let git = handle.git.clone();
-        blocking(move || git.diff(Some(&base), &head)).await
+        let report =
+            blocking(move || git.diff_within(old.as_deref(), &new, PAGE_DIFF_LIMITS)).await?;
+        let weight = report
+            .files
+            .iter()
+            .map(|f| f.path.len() + f.patch.as_ref().map_or(0, String::len) + 200)
+            .sum();
+        if report.timed_out {
+            return Ok(std::sync::Arc::new(report));
+        }
+        Ok(self.diffs.insert(key, report, weight))
+    }
+
+    /// How often the diff cache answered from memory, and how often a diff was computed.
+    pub fn diff_cache_stats(&self) -> crate::CacheStats {
+        self.diffs.stats()
     }
 
     /// A page of the commits reachable from `rev` that changed `path` (a file or a folder; ""
@@ -141,120 +199,42 @@ impl Hub {
         Ok(CommitPage { commits, has_more })
     }
 
-    /// Parameter counts per dtype over every `*.safetensors` file at `rev` (LFS or regular),
-    /// reading only each file's header. Files whose header is missing, malformed or over
-    /// 100 MiB are skipped; None when no file could be counted.
-    pub async fn safetensors_summary(
-        &self,
-        caller: &Caller,
-        addr: &RepoAddress,
-        rev: &str,
-    ) -> Result<Option<SafetensorsSummary>> {
-        let handle = self.repo(caller, addr, Need::Read).await?;
-        let commit = self.resolve_revision(&handle, rev).await?;
-        let git = handle.git.clone();
-        let files = blocking(move || {
-            Ok(git
-                .list_tree(&commit, "", true)?
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| e.kind == EntryKind::File && e.path.ends_with(".safetensors"))
-                .collect::<Vec<_>>())
-        })
-        .await?;
-        let mut summary = SafetensorsSummary::default();
-        let mut counted = false;
-        for entry in files {
-            let Some(tensors) = self.safetensors_tensors(&handle.git, &entry).await? else {
-                continue;
-            };
-            let Ok(counts) = count_parameters(&tensors) else {
-                continue;
-            };
-            let mut next = summary.clone();
-            let mut overflow = false;
-            for (dtype, n) in counts {
-                let slot = next.parameters.entry(dtype).or_default();
-                match (slot.checked_add(n), next.total.checked_add(n)) {
-                    (Some(s), Some(t)) => {
-                        *slot = s;
-                        next.total = t;
-                    }
-                    _ => overflow = true,
-                }
-            }
-            if !overflow {
-                summary = next;
-                counted = true;
-            }
+    /// The sanitized HTML of a card as the editor previews it: the text without its front
+    /// matter, rendered. Only for signed-in callers (`Unauthorized`): rendering costs CPU and
+    /// visitors have nothing to edit; at most [`MAX_PREVIEW_BYTES`] (`PayloadTooLarge`).
+    pub async fn preview_card(&self, caller: &Caller, text: String) -> Result<String> {
+        if caller.user.is_none() {
+            return Err(Error::unauthorized("Log in to preview a card"));
         }
-        Ok(counted.then_some(summary))
+        if text.len() > MAX_PREVIEW_BYTES {
+            return Err(Error::new(
+                ErrorKind::PayloadTooLarge,
+                "The preview shows texts up to 1 MiB",
+            ));
+        }
+        blocking(move || {
+            let body = wharf_card::split_front_matter(&text).map_or(text.as_str(), |(_, b)| b);
+            Ok(wharf_card::render_markdown(body))
+        })
+        .await
     }
 
-    /// The tensors (name, dtype, shape; sorted by name) of one safetensors file at `rev`.
-    /// `EntryNotFound` when there is no such file; None when its header cannot be read.
-    pub async fn file_safetensors_header(
+    /// The repository a page that changes files (editor, upload) works on: the caller may
+    /// write to it and `rev` is an existing branch (a tag or a commit cannot be changed).
+    /// Checked before the page is shown and again, by the commit, when it is sent.
+    pub async fn writable_branch(
         &self,
         caller: &Caller,
         addr: &RepoAddress,
         rev: &str,
-        path: &str,
-    ) -> Result<Option<Vec<(String, String, Vec<u64>)>>> {
-        let handle = self.repo(caller, addr, Need::Read).await?;
-        let commit = self.resolve_revision(&handle, rev).await?;
-        let path = normalize_repo_path(path)?;
+    ) -> Result<RepoHandle> {
+        let handle = self.repo(caller, addr, Need::Write).await?;
+        let branch = target_ref(rev)?;
         let git = handle.git.clone();
-        let p = path.clone();
-        let entry = blocking(move || git.entry(&commit, &p)).await?;
-        let Some(entry) = entry.filter(|e| e.kind == EntryKind::File) else {
-            return Err(Error::entry_not_found(&path));
-        };
-        self.safetensors_tensors(&handle.git, &entry).await
-    }
-
-    /// Reads and parses one file's safetensors header: a range read from the blob store for
-    /// LFS files, the git blob otherwise. None when it is absent or malformed.
-    async fn safetensors_tensors(
-        &self,
-        git: &Arc<GitRepo>,
-        entry: &TreeEntry,
-    ) -> Result<Option<Vec<TensorInfo>>> {
-        let header = match &entry.lfs {
-            Some(pointer) => {
-                let Some(size) = self.lfs_object_size(&pointer.oid).await? else {
-                    return Ok(None);
-                };
-                if size < 8 {
-                    return Ok(None);
-                }
-                let prefix = self
-                    .read_lfs_object(&pointer.oid, Some(ByteRange { start: 0, end: 7 }))
-                    .await?;
-                let prefix = collect_stream(prefix, 8).await?;
-                let Ok(n) = header_len(&prefix, size) else {
-                    return Ok(None);
-                };
-                let range = ByteRange {
-                    start: 8,
-                    end: 8 + n - 1,
-                };
-                let body = self.read_lfs_object(&pointer.oid, Some(range)).await?;
-                collect_stream(body, n).await?
-            }
-            None => {
-                let git = git.clone();
-                let oid = entry.oid.clone();
-                let data = blocking(move || git.read_blob(&oid)).await?;
-                let Ok(n) = header_len(&data, data.len() as u64) else {
-                    return Ok(None);
-                };
-                // header_len checked that 8 + n fits in the data.
-                data.get(8..8 + n as usize)
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_default()
-            }
-        };
-        Ok(parse_header(&header).ok())
+        match blocking(move || git.ref_target(&branch)).await? {
+            Some(_) => Ok(handle),
+            None => Err(Error::revision_not_found(rev)),
+        }
     }
 
     /// Stores one file uploaded from a browser, streaming (never whole in memory): hashed into
@@ -437,6 +417,35 @@ pub(crate) mod test_support {
         }
     }
 
+    /// A byte stream of `data`, in several chunks as a network body arrives.
+    pub(crate) fn body(data: Vec<u8>) -> wharf_blob::ByteStream {
+        let chunks: Vec<std::io::Result<bytes::Bytes>> = data
+            .chunks(1000)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        futures::StreamExt::boxed(futures::stream::iter(chunks))
+    }
+
+    /// A safetensors file: the header for `tensors`, then zeroed data.
+    pub(crate) fn safetensors(tensors: &[(&str, &str, &[u64])]) -> Vec<u8> {
+        let mut header = serde_json::Map::new();
+        header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
+        let mut offset = 0u64;
+        for (name, dtype, shape) in tensors {
+            let n: u64 = shape.iter().product::<u64>() * 4;
+            header.insert(
+                (*name).into(),
+                serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + n]}),
+            );
+            offset += n;
+        }
+        let text = serde_json::to_vec(&header).expect("json");
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&text);
+        out.resize(out.len() + offset as usize, 0);
+        out
+    }
+
     /// A byte stream of `data`, as a request body would arrive.
     pub(crate) fn stream(data: Vec<u8>) -> wharf_blob::ByteStream {
         use futures::StreamExt;
@@ -456,22 +465,12 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{hub, user_caller};
+    use super::test_support::{body, hub, safetensors, user_caller};
     use super::*;
     use crate::FileSource;
-    use bytes::Bytes;
     use wharf_core::{ErrorKind, RepoType};
     use wharf_git::ChangeKind;
     use wharf_meta::RepoSort;
-
-    fn body(data: Vec<u8>) -> ByteStream {
-        // Several chunks, as a network body arrives.
-        let chunks: Vec<std::io::Result<Bytes>> = data
-            .chunks(1000)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        futures::stream::iter(chunks).boxed()
-    }
 
     fn list_query(repo_type: RepoType) -> ListQuery {
         ListQuery {
@@ -486,26 +485,6 @@ mod tests {
             limit: 1,
             with_files: false,
         }
-    }
-
-    /// A safetensors file: the header for `tensors`, then zeroed data.
-    fn safetensors(tensors: &[(&str, &str, &[u64])]) -> Vec<u8> {
-        let mut header = serde_json::Map::new();
-        header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
-        let mut offset = 0u64;
-        for (name, dtype, shape) in tensors {
-            let n: u64 = shape.iter().product::<u64>() * 4;
-            header.insert(
-                (*name).into(),
-                serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + n]}),
-            );
-            offset += n;
-        }
-        let text = serde_json::to_vec(&header).expect("json");
-        let mut out = (text.len() as u64).to_le_bytes().to_vec();
-        out.extend_from_slice(&text);
-        out.resize(out.len() + offset as usize, 0);
-        out
     }
 
     async fn read_all(hub: &Hub, caller: &Caller, addr: &RepoAddress, path: &str) -> Vec<u8> {
@@ -622,15 +601,15 @@ mod tests {
         let d = hub.commit_diff(&alice, &addr, "main").await.expect("diff");
         assert_eq!(d.commit.id, c2);
         assert_eq!(d.commit.title, "change config");
-        assert_eq!(d.files.len(), 1);
-        assert_eq!(d.files[0].path, "config.json");
-        assert_eq!(d.files[0].change, ChangeKind::Modified);
+        assert_eq!(d.diff.files.len(), 1);
+        assert_eq!(d.diff.files[0].path, "config.json");
+        assert_eq!(d.diff.files[0].change, ChangeKind::Modified);
         assert_eq!(
-            d.files[0].patch.as_deref(),
+            d.diff.files[0].patch.as_deref(),
             Some("@@ -1 +1 @@\n-{\"a\": 1}\n+{\"a\": 2}\n")
         );
         let d = hub.commit_diff(&alice, &addr, &c1).await.expect("diff");
-        let paths: Vec<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
+        let paths: Vec<&str> = d.diff.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["config.json", "src/x.py"]);
 
         let initial = d.commit.parents[0].clone();
@@ -638,9 +617,9 @@ mod tests {
             .compare(&alice, &addr, &initial, "main")
             .await
             .expect("compare");
-        let paths: Vec<&str> = cmp.iter().map(|f| f.path.as_str()).collect();
+        let paths: Vec<&str> = cmp.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["config.json", "src/x.py"]);
-        assert!(cmp.iter().all(|f| f.change == ChangeKind::Added));
+        assert!(cmp.files.iter().all(|f| f.change == ChangeKind::Added));
 
         let page = hub
             .file_history(&alice, &addr, "main", "config.json", 0, 10)
@@ -825,130 +804,126 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn safetensors_parameters() {
+    async fn page_diffs_withhold_large_files_and_are_cached() {
         let (_dir, hub) = hub().await;
         let alice = user_caller(&hub, "alice").await;
         hub.create_repo(&alice, RepoType::Model, None, "m", false)
             .await
             .expect("create");
         let addr = RepoAddress::new(RepoType::Model, "alice", "m");
+        // Two ~800 KB text files, every line changed: what a page used to spend seconds on.
+        let big = |tag: &str| -> Vec<u8> {
+            (0..30_000)
+                .map(|i| format!("{tag} line {i} of some text\n"))
+                .collect::<String>()
+                .into_bytes()
+        };
+        let commit = |files: Vec<(&str, Vec<u8>)>| {
+            let ops = files
+                .into_iter()
+                .map(|(path, content)| CommitOp::File {
+                    path: path.into(),
+                    content,
+                })
+                .collect();
+            hub.commit(&alice, &addr, "main", CommitHeader::default(), ops, false)
+        };
+        commit(vec![
+            ("a.txt", big("a")),
+            ("b.txt", big("b")),
+            ("c.txt", b"c\n".to_vec()),
+        ])
+        .await
+        .expect("first");
+        commit(vec![
+            ("a.txt", big("A")),
+            ("b.txt", big("B")),
+            ("c.txt", b"C\n".to_vec()),
+        ])
+        .await
+        .expect("second");
+        let anon = Caller::anonymous();
+        let d = hub.commit_diff(&anon, &addr, "main").await.expect("diff");
+        let withheld: Vec<_> = d.diff.files.iter().map(|f| f.withheld).collect();
         assert_eq!(
-            hub.safetensors_summary(&alice, &addr, "main")
-                .await
-                .expect("summary"),
-            None
-        );
-
-        let shard1 = safetensors(&[("a.weight", "F32", &[2, 3]), ("a.bias", "F32", &[3])]);
-        let shard2 = safetensors(&[("b", "BF16", &[10, 10]), ("scalar", "F32", &[])]);
-        let mut staged = Vec::new();
-        for (path, data) in [
-            ("model-00001-of-00002.safetensors", shard1),
-            ("model-00002-of-00002.safetensors", shard2),
-        ] {
-            staged.push(
-                hub.upload_file(&alice, &addr, path, body(data))
-                    .await
-                    .expect("upload"),
-            );
-        }
-        assert!(staged.iter().all(|s| s.lfs));
-        let mut ops = vec![
-            // A regular (non-LFS) safetensors file is read from git.
-            CommitOp::File {
-                path: "small/tiny.safetensors".into(),
-                content: safetensors(&[("t", "I8", &[5])]),
-            },
-            // Malformed files are skipped, never an error.
-            CommitOp::File {
-                path: "broken.safetensors".into(),
-                content: b"\xff\xff\xff\xff\xff\xff\xff\xffnot json".to_vec(),
-            },
-            CommitOp::File {
-                path: "short.safetensors".into(),
-                content: b"abc".to_vec(),
-            },
-            CommitOp::File {
-                path: "bad_json.safetensors".into(),
-                content: {
-                    let mut v = 5u64.to_le_bytes().to_vec();
-                    v.extend_from_slice(b"{nope");
-                    v
-                },
-            },
-            CommitOp::File {
-                path: "huge_shape.safetensors".into(),
-                content: {
-                    let header = format!(
-                        "{{\"h\": {{\"dtype\": \"F32\", \"shape\": [{}, 2], \"data_offsets\": [0, 0]}}}}",
-                        u64::MAX
-                    );
-                    let mut v = (header.len() as u64).to_le_bytes().to_vec();
-                    v.extend_from_slice(header.as_bytes());
-                    v
-                },
-            },
-        ];
-        ops.push(CommitOp::LfsFile {
-            path: "model-00001-of-00002.safetensors".into(),
-            oid: staged[0].oid.clone(),
-            size: None,
-        });
-        ops.push(CommitOp::LfsFile {
-            path: "model-00002-of-00002.safetensors".into(),
-            oid: staged[1].oid.clone(),
-            size: None,
-        });
-        hub.commit(&alice, &addr, "main", CommitHeader::default(), ops, false)
-            .await
-            .expect("commit");
-
-        let summary = hub
-            .safetensors_summary(&alice, &addr, "main")
-            .await
-            .expect("summary")
-            .expect("some");
-        let expected: BTreeMap<String, u64> = [("BF16", 100), ("F32", 10), ("I8", 5)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        assert_eq!(summary.parameters, expected);
-        assert_eq!(summary.total, 115);
-
-        let tensors = hub
-            .file_safetensors_header(&alice, &addr, "main", "model-00001-of-00002.safetensors")
-            .await
-            .expect("header")
-            .expect("some");
-        assert_eq!(
-            tensors,
-            vec![
-                ("a.bias".to_string(), "F32".to_string(), vec![3]),
-                ("a.weight".to_string(), "F32".to_string(), vec![2, 3]),
+            withheld,
+            [
+                Some(crate::Withheld::TooLarge),
+                Some(crate::Withheld::TooLarge),
+                None
             ]
         );
-        let tiny = hub
-            .file_safetensors_header(&alice, &addr, "main", "small/tiny.safetensors")
+        assert_eq!(
+            d.diff.files[2].patch.as_deref(),
+            Some("@@ -1 +1 @@\n-c\n+C\n")
+        );
+        assert_eq!(hub.diff_cache_stats().misses, 1);
+        let again = hub.commit_diff(&anon, &addr, "main").await.expect("diff");
+        assert_eq!(again.diff.files.len(), 3);
+        assert_eq!(
+            hub.diff_cache_stats(),
+            crate::CacheStats { hits: 1, misses: 1 },
+            "the second view is answered from memory"
+        );
+    }
+
+    #[tokio::test]
+    async fn previews_are_for_signed_in_callers_and_small_texts() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        let html = hub
+            .preview_card(
+                &alice,
+                "---\nlicense: mit\n---\n# Hi <script>x</script>\n".into(),
+            )
             .await
-            .expect("header");
-        assert_eq!(tiny.map(|t| t.len()), Some(1));
-        for broken in [
-            "broken.safetensors",
-            "short.safetensors",
-            "bad_json.safetensors",
+            .expect("preview");
+        assert!(html.contains("Hi") && !html.contains("license") && !html.contains("<script"));
+        let e = hub
+            .preview_card(&Caller::anonymous(), "# Hi".into())
+            .await
+            .expect_err("anonymous");
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        let e = hub
+            .preview_card(&alice, "x".repeat(MAX_PREVIEW_BYTES + 1))
+            .await
+            .expect_err("too large");
+        assert_eq!(e.kind, ErrorKind::PayloadTooLarge);
+    }
+
+    #[tokio::test]
+    async fn only_writers_get_a_writable_branch() {
+        let (_dir, hub) = hub().await;
+        let alice = user_caller(&hub, "alice").await;
+        let bob = user_caller(&hub, "bob").await;
+        hub.create_repo(&alice, RepoType::Model, None, "pub", false)
+            .await
+            .expect("create");
+        hub.create_repo(&alice, RepoType::Model, None, "priv", true)
+            .await
+            .expect("create");
+        let public = RepoAddress::new(RepoType::Model, "alice", "pub");
+        let private = RepoAddress::new(RepoType::Model, "alice", "priv");
+        let handle = hub
+            .writable_branch(&alice, &public, "main")
+            .await
+            .expect("alice writes main");
+        assert_eq!(handle.repo.name, "pub");
+        let head = handle.repo.sha.clone().expect("indexed");
+        for (who, addr, rev, kind) in [
+            (&alice, &public, "nope", ErrorKind::RevisionNotFound),
+            (&alice, &public, head.as_str(), ErrorKind::RevisionNotFound),
+            (&alice, &public, "refs/tags/v1", ErrorKind::RevisionNotFound),
+            (&bob, &public, "main", ErrorKind::Forbidden),
+            (&bob, &private, "main", ErrorKind::RepoNotFound),
         ] {
-            assert_eq!(
-                hub.file_safetensors_header(&alice, &addr, "main", broken)
-                    .await
-                    .expect("no error"),
-                None,
-                "{broken}"
-            );
+            let e = hub.writable_branch(who, addr, rev).await.err();
+            assert_eq!(e.map(|e| e.kind), Some(kind), "{rev}");
         }
         let e = hub
-            .file_safetensors_header(&alice, &addr, "main", "missing.safetensors")
+            .writable_branch(&Caller::anonymous(), &public, "main")
             .await
-            .expect_err("missing");
-        assert_eq!(e.kind, ErrorKind::EntryNotFound);
+            .err();
+        assert_eq!(e.map(|e| e.kind), Some(ErrorKind::Unauthorized));
     }
 }

@@ -16,14 +16,16 @@ pub struct DiffRow {
     pub text: String,
 }
 
-/// Parses a unified diff. File headers (`diff --git`, `---`, `+++`, `index`) are skipped.
-/// Returns the rows and whether some were left out.
-pub fn parse_patch(patch: &str) -> (Vec<DiffRow>, bool) {
+/// Parses a unified diff into at most [`MAX_ROWS`] rows (and at most `max_rows`). File
+/// headers (`diff --git`, `---`, `+++`, `index`) are skipped. Returns the rows and whether some
+/// were left out.
+pub fn parse_patch(patch: &str, max_rows: usize) -> (Vec<DiffRow>, bool) {
+    let limit = max_rows.min(MAX_ROWS);
     let mut rows = Vec::new();
     let (mut old, mut new) = (0u64, 0u64);
     let mut in_hunk = false;
     for line in patch.lines() {
-        if rows.len() >= MAX_ROWS {
+        if rows.len() >= limit {
             return (rows, true);
         }
         if let Some(header) = line.strip_prefix("@@") {
@@ -99,7 +101,7 @@ mod tests {
     fn parses_hunks_with_line_numbers() {
         let patch =
             "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n\\ No newline at end of file\n";
-        let (rows, cut) = parse_patch(patch);
+        let (rows, cut) = parse_patch(patch, MAX_ROWS);
         assert!(!cut);
         let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, ["hunk", "ctx", "del", "add", "ctx", "meta"]);
@@ -112,9 +114,11 @@ mod tests {
 
     #[test]
     fn odd_headers_do_not_panic() {
-        let (rows, _) = parse_patch("@@ garbage @@\n+x\n");
+        let (rows, _) = parse_patch("@@ garbage @@\n+x\n", MAX_ROWS);
         assert_eq!(rows[1].new, "1");
-        let (rows, _) = parse_patch("no hunk at all\n");
+        let (rows, _) = parse_patch("no hunk at all\n", MAX_ROWS);
         assert!(rows.is_empty());
+        let (rows, cut) = parse_patch("@@ -1,3 +1,3 @@\n a\n b\n c\n", 2);
+        assert_eq!((rows.len(), cut), (2, true));
     }
 }

@@ -14,6 +14,9 @@ pub struct WebError {
     pub message: String,
     /// Set for "log in first": a redirect to the login page instead of an error page.
     pub location: Option<String>,
+    /// The hub's kind, when the error came from the hub: it brings headers (`Retry-After` for
+    /// "come back later"), as the API sends them.
+    pub kind: Option<ErrorKind>,
 }
 
 pub type WebResult<T = Response> = Result<T, WebError>;
@@ -24,6 +27,7 @@ impl WebError {
             status,
             message: message.into(),
             location: None,
+            kind: None,
         }
     }
     /// Sends an anonymous visitor to the login page, coming back to `next` afterwards.
@@ -33,6 +37,7 @@ impl WebError {
             status: StatusCode::SEE_OTHER,
             message: String::new(),
             location: Some(format!("/login?next={next}")),
+            kind: None,
         }
     }
     pub fn not_found() -> WebError {
@@ -41,6 +46,7 @@ impl WebError {
             "This page does not exist, or you cannot see it.",
         )
     }
+    /// A 400 page (the widget's form checks; other handlers return hub errors).
     pub fn bad_request(message: impl Into<String>) -> WebError {
         WebError::new(StatusCode::BAD_REQUEST, message)
     }
@@ -72,6 +78,7 @@ impl From<Error> for WebError {
             status,
             message,
             location: None,
+            kind: Some(e.kind),
         }
     }
 }
@@ -82,6 +89,11 @@ struct ErrorPage<'a> {
     status: u16,
     reason: &'a str,
     message: &'a str,
+}
+
+/// A piece of HTML answered as it is (the editor's preview), with the headers of a page.
+pub fn html_fragment(body: String) -> Response {
+    html(StatusCode::OK, body)
 }
 
 /// An HTML response with the usual headers of a page.
@@ -117,6 +129,11 @@ impl IntoResponse for WebError {
             .render()
             .unwrap_or_else(|_| format!("<h1>{}</h1>", self.status.as_u16()));
         let mut response = html(self.status, body);
+        if let Some(kind) = self.kind {
+            response
+                .headers_mut()
+                .extend(wharf_http::errors::kind_headers(kind));
+        }
         // The Hub's error header, as the API sends it (skipped if the text cannot be one).
         if let Ok(v) = HeaderValue::from_str(&self.message) {
             response.headers_mut().insert("x-error-message", v);
@@ -138,4 +155,19 @@ pub fn panic_page(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "Something went wrong on the server.",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_errors_keep_the_shared_status_and_headers() {
+        let page = WebError::from(Error::too_many_requests(7, "slow down")).into_response();
+        assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(page.headers()["retry-after"], "7");
+        let page = WebError::from(Error::new(ErrorKind::PayloadTooLarge, "big")).into_response();
+        assert_eq!(page.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(page.headers().get("retry-after").is_none());
+    }
 }

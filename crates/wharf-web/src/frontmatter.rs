@@ -1,6 +1,6 @@
 //! Rewrites top-level keys of a README's YAML front matter (what the editor's metadata form
 //! sets: `license`, `pipeline_tag`, `tags`) and leaves every other line exactly as it was,
-//! comments included.
+//! comments included. Where the front matter starts and ends is `wharf_card`'s rule.
 
 /// A value for one key: a scalar, a list, or nothing (the key is removed).
 #[derive(Debug, Clone, PartialEq)]
@@ -9,23 +9,11 @@ pub enum MetaValue {
     List(Vec<String>),
 }
 
-/// Splits `text` into (front matter lines, body) when it starts with a `---` block.
+/// Splits `text` into (front matter lines, body) when it starts with a `---` block, where
+/// `wharf_card` (the one owner of that rule) says the block is.
 fn split(text: &str) -> Option<(Vec<&str>, &str)> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let rest = text
-        .strip_prefix("---\n")
-        .or_else(|| text.strip_prefix("---\r\n"))?;
-    let mut offset = 0;
-    let mut lines = Vec::new();
-    for line in rest.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        offset += line.len();
-        if bare == "---" {
-            return Some((lines, &rest[offset..]));
-        }
-        lines.push(bare);
-    }
-    None
+    let (front, body) = wharf_card::split_front_matter(text)?;
+    Some((front.lines().collect(), body))
 }
 
 /// A YAML scalar for `value`: plain when unambiguous, else double-quoted (JSON escapes are
@@ -182,5 +170,11 @@ mod tests {
             "---\nlicense: other\ntags:\n- \"yes\"\n- \"1.5\"\n---\n"
         );
         assert_eq!(list_field(" a, b,,a ,c "), vec!["a", "b", "c"]);
+        // CRLF and a byte order mark split as the card parser splits them.
+        let out = set_keys(
+            "\u{feff}---\r\nlicense: mit\r\n---\r\n# T\r\n",
+            &[("license", Some(MetaValue::Scalar("other".into())))],
+        );
+        assert_eq!(out, "---\nlicense: other\n---\n# T\r\n");
     }
 }

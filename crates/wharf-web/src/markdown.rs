@@ -4,38 +4,22 @@
 use crate::cache::{CARDS, blocking};
 use crate::error::WebResult;
 
-/// The README without its YAML front matter (shown as tags and a side panel instead).
+/// The README without its YAML front matter (shown as tags and a side panel instead); where
+/// the front matter ends is `wharf_card`'s to say.
 pub fn card_body(readme: &str) -> &str {
-    let text = readme.strip_prefix('\u{feff}').unwrap_or(readme);
-    let Some(rest) = text
-        .strip_prefix("---\n")
-        .or_else(|| text.strip_prefix("---\r\n"))
-    else {
-        return text;
-    };
-    let mut offset = 0;
-    for line in rest.split_inclusive('\n') {
-        offset += line.len();
-        if line.trim_end_matches(['\n', '\r']) == "---" {
-            return &rest[offset..];
-        }
+    match wharf_card::split_front_matter(readme) {
+        Some((_, body)) => body,
+        None => readme,
     }
-    text
 }
 
-/// Sanitized HTML of a markdown text, relative links rewritten under `repo_url` at `rev`.
-/// Rendering (highlighting and sanitising) runs off the async workers.
-pub async fn render(text: String, repo_url: &str, rev: &str) -> WebResult<String> {
-    let html = blocking(move || wharf_hub::render_markdown(&text)).await?;
-    Ok(rewrite_relative(
-        &html,
-        repo_url,
-        &crate::format::segment(rev),
-    ))
+/// Sanitized card HTML with its relative links pointing into the repository at `rev`.
+pub fn link_into_repo(html: &str, repo_url: &str, rev: &str) -> String {
+    rewrite_relative(html, repo_url, &crate::format::segment(rev))
 }
 
-/// The body of the README with blob id `blob_oid` (text `readme`) as [`render`] makes it,
-/// rendered once per blob.
+/// The body of the README with blob id `blob_oid` (text `readme`), rendered (highlighted and
+/// sanitised, off the async workers) once per blob, its links made to point into the repo.
 pub async fn render_card(
     blob_oid: &str,
     readme: String,
@@ -50,11 +34,7 @@ pub async fn render_card(
             CARDS.insert(blob_oid.to_string(), html, size)
         }
     };
-    Ok(rewrite_relative(
-        &html,
-        repo_url,
-        &crate::format::segment(rev),
-    ))
+    Ok(link_into_repo(&html, repo_url, rev))
 }
 
 /// Whether a URL has no scheme, host or absolute path (so it is relative to the card).
@@ -127,6 +107,7 @@ mod tests {
         assert_eq!(card_body("---\nlicense: mit\n---\n# Hi\n"), "# Hi\n");
         assert_eq!(card_body("# Hi\n---\n"), "# Hi\n---\n");
         assert_eq!(card_body("---\nunterminated\n"), "---\nunterminated\n");
+        assert_eq!(card_body("\u{feff}---\r\na: 1\r\n---\r\nbody"), "body");
     }
 
     #[test]

@@ -2,17 +2,17 @@
 //! `hf auth login` takes).
 
 use crate::WebState;
-use crate::error::{WebError, WebResult, status_of};
-use wharf_http::Origin;
+use crate::error::{WebResult, status_of};
 use crate::format::{date_time, redirect};
 use crate::routes::{ListParams, WebForm, page, page_with_status, safe_next};
 use crate::session::{Chrome, Ctx, clear_session_cookie, session_cookie};
 use askama::Template;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::Response;
 use serde::Deserialize;
-use wharf_core::Role;
+use wharf_core::{Error, ErrorKind, Role};
+use wharf_http::Origin;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -233,7 +233,8 @@ pub struct NewTokenForm {
     role: String,
 }
 
-/// `POST /settings/tokens`: creates a token and shows its value this once.
+/// `POST /settings/tokens`: creates a token and shows its value this once. The hub decides the
+/// label (trimmed, at most 100 characters, a default when empty).
 pub async fn create_token(
     State(s): State<WebState>,
     ctx: Ctx,
@@ -244,17 +245,10 @@ pub async fn create_token(
     let role = match f.role.as_str() {
         "read" => Role::Read,
         "write" | "" => Role::Write,
-        _ => return Err(WebError::bad_request("A token's role is read or write.")),
+        _ => return Err(Error::bad_request("A token's role is read or write.").into()),
     };
-    let label = f.label.trim();
-    if label.is_empty() || label.len() > 100 {
-        return Err(WebError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Give the token a name of 1 to 100 characters.",
-        ));
-    }
-    let value = s.hub.create_token_for(&ctx.caller, role, label).await?;
-    tokens_page(&s, &ctx, Some(value), label.to_string()).await
+    let created = s.hub.create_token_for(&ctx.caller, role, &f.label).await?;
+    tokens_page(&s, &ctx, Some(created.value), created.label).await
 }
 
 #[derive(Deserialize)]
@@ -273,10 +267,11 @@ pub async fn revoke_token(
 ) -> WebResult<Response> {
     ctx.check_csrf(&s, &f.csrf)?;
     ctx.require_user()?;
+    // An id that is no number names no token of the caller's, as the hub says of unknown ones.
     let id: i64 =
         f.id.trim()
             .parse()
-            .map_err(|_| WebError::bad_request("No such token."))?;
+            .map_err(|_| Error::new(ErrorKind::NotFound, "Token not found"))?;
     s.hub.revoke_token_id(&ctx.caller, id).await?;
     Ok(redirect("/settings/tokens"))
 }

@@ -2,22 +2,22 @@
 //! deletion, and `POST /-/preview` (the editor's live card preview).
 
 use crate::WebState;
-use crate::error::{WebError, WebResult, html};
+use crate::error::{WebResult, html_fragment};
 use crate::format::{path_url, redirect, segment};
 use crate::frontmatter::{MetaValue, list_field, set_keys};
 use crate::markdown;
 use crate::routes::facets::TASKS;
-use crate::routes::files::{read_text, repo_head};
+use crate::routes::files::read_text;
 use crate::routes::repo::LICENSES;
 use crate::routes::{ListParams, Target, WebForm, page};
 use crate::session::{Chrome, Ctx};
 use crate::views::RepoHead;
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
+use wharf_core::Error;
 use wharf_hub::{CommitHeader, CommitOp, RepoAddress};
 
 /// Files larger than this are not editable in the browser.
@@ -73,16 +73,17 @@ struct EditPage {
     is_readme: bool,
 }
 
-/// The header of a page that changes the repository: logged in, with write access.
-async fn writable_head(s: &WebState, ctx: &Ctx, t: &Target) -> WebResult<(RepoHead, RepoAddress)> {
+/// The header of a page that changes the repository: logged in (else to the login page), and
+/// the hub's say on whether the caller may change this branch.
+pub async fn writable_head(
+    s: &WebState,
+    ctx: &Ctx,
+    t: &Target,
+) -> WebResult<(RepoHead, RepoAddress)> {
     ctx.require_user()?;
-    let (head, addr) = repo_head(s, ctx, t, "files").await?;
-    if !head.can_write {
-        return Err(WebError::new(
-            StatusCode::FORBIDDEN,
-            "You cannot change this repository.",
-        ));
-    }
+    let handle = s.hub.writable_branch(&ctx.caller, &t.addr, &t.rev).await?;
+    let head = RepoHead::new(&handle.repo, &ctx.caller, "files");
+    let addr = head.address();
     Ok((head, addr))
 }
 
@@ -94,10 +95,10 @@ pub async fn edit_form(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebRes
         return Err(wharf_core::Error::entry_not_found(&t.path).into());
     };
     let Some(content) = text else {
-        return Err(WebError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(Error::unprocessable(
             "Only text files up to 4 MB can be edited in the browser.",
-        ));
+        )
+        .into());
     };
     let is_readme = file.path == README;
     let meta = if is_readme {
@@ -282,10 +283,10 @@ pub async fn save_new(
         .resolve_file(&ctx.caller, &addr, &t.rev, &path)
         .await?;
     if existing.is_some() {
-        return Err(WebError::new(
-            StatusCode::CONFLICT,
-            format!("A file named {path} already exists; edit it instead."),
-        ));
+        return Err(Error::conflict(format!(
+            "A file named {path} already exists; edit it instead."
+        ))
+        .into());
     }
     save(&s, &ctx, &head, &t.rev, &path, &f, "Create").await
 }
@@ -353,7 +354,8 @@ fn plausible_repo_path(repo: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
 }
 
-/// `POST /-/preview`: the sanitized HTML of a markdown text (the card without its front matter).
+/// `POST /-/preview`: the sanitized HTML of a card as the editor shows it (without its front
+/// matter). The hub renders it for signed-in users only (401 otherwise) and up to 1 MiB (413).
 pub async fn preview(
     State(s): State<WebState>,
     ctx: Ctx,
@@ -361,14 +363,14 @@ pub async fn preview(
 ) -> WebResult<Response> {
     ctx.check_csrf(&s, &f.csrf)?;
     let text = f.content.replace("\r\n", "\n");
-    let body = markdown::card_body(&text).to_string();
+    let rendered = s.hub.preview_card(&ctx.caller, text).await?;
     let rendered = if plausible_repo_path(&f.repo) {
         let rev = if f.rev.is_empty() { "main" } else { &f.rev };
-        markdown::render(body, f.repo.trim_end_matches('/'), rev).await?
+        markdown::link_into_repo(&rendered, f.repo.trim_end_matches('/'), rev)
     } else {
-        crate::cache::blocking(move || wharf_hub::render_markdown(&body)).await?
+        rendered
     };
-    Ok(html(StatusCode::OK, rendered))
+    Ok(html_fragment(rendered))
 }
 
 #[cfg(test)]

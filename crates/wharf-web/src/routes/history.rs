@@ -3,7 +3,7 @@
 
 use crate::WebState;
 use crate::diff::{DiffRow, parse_patch, stats};
-use crate::error::{WebError, WebResult};
+use crate::error::WebResult;
 use crate::format::{
     date_time, human_size, path_url, query_value, redirect, segment, short_sha, time_ago,
 };
@@ -14,12 +14,14 @@ use crate::views::{PageLink, RepoHead, RevOption, pager, rev_options};
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use wharf_hub::{ChangeKind, CommitInfo, FileDiff};
+use wharf_core::Error;
+use wharf_hub::{ChangeKind, CommitInfo, DiffReport, FileDiff, PAGE_DIFF_LIMITS, Withheld};
 
 /// Commits per history page.
 const COMMITS_PAGE: usize = 50;
-/// Files whose patch is shown on one diff page; later files are listed without it.
-const MAX_PATCHED_FILES: usize = 300;
+/// Diff rows one page draws in all (each file is also cut at [`crate::diff::MAX_ROWS`]); later
+/// files are listed without their rows, so that a page stays a size a browser can show.
+const MAX_PAGE_ROWS: usize = 20_000;
 
 pub struct CommitRow {
     pub title: String,
@@ -119,7 +121,35 @@ pub struct FileView {
     pub href: Option<String>,
 }
 
+/// The note under a file's header: why it shows no lines, when it shows none.
+fn file_note(f: &FileDiff, rows_left: bool) -> Option<String> {
+    let sizes = || format!("{} → {}", human_size(f.old_size), human_size(f.new_size));
+    if f.lfs {
+        return Some(format!("LFS file: {}", sizes()));
+    }
+    if f.binary {
+        return Some(format!("Binary file: {}", sizes()));
+    }
+    match (f.withheld, f.patch.as_deref()) {
+        (Some(Withheld::TooLarge), _) => Some(format!(
+            "Diff too large to show: {} (files up to {} and {} lines are shown).",
+            sizes(),
+            human_size(PAGE_DIFF_LIMITS.max_patch_side),
+            PAGE_DIFF_LIMITS.max_patch_lines
+        )),
+        (Some(Withheld::OverBudget), _) | (None, None) => {
+            Some("Diff too large to show: this page shows no more changes.".to_string())
+        }
+        (None, Some("")) => Some("File mode changed.".to_string()),
+        (None, Some(_)) if !rows_left => {
+            Some("Diff too large to show: this page shows no more changes.".to_string())
+        }
+        (None, Some(_)) => None,
+    }
+}
+
 fn file_views(repo_url: &str, new_rev: &str, files: &[FileDiff]) -> Vec<FileView> {
+    let mut rows_left = MAX_PAGE_ROWS;
     files
         .iter()
         .enumerate()
@@ -129,31 +159,12 @@ fn file_views(repo_url: &str, new_rev: &str, files: &[FileDiff]) -> Vec<FileView
                 ChangeKind::Modified => "modified",
                 ChangeKind::Deleted => "deleted",
             };
+            let note = file_note(f, rows_left > 0);
             let (rows, truncated) = match &f.patch {
-                Some(p) if i < MAX_PATCHED_FILES => parse_patch(p),
+                Some(p) if note.is_none() => parse_patch(p, rows_left),
                 _ => (Vec::new(), false),
             };
-            let note = if f.lfs {
-                Some(format!(
-                    "LFS file: {} → {}",
-                    human_size(f.old_size),
-                    human_size(f.new_size)
-                ))
-            } else if f.binary {
-                Some(format!(
-                    "Binary file: {} → {}",
-                    human_size(f.old_size),
-                    human_size(f.new_size)
-                ))
-            } else if f.patch.is_none() {
-                Some("Diff not shown: the file is too large.".to_string())
-            } else if i >= MAX_PATCHED_FILES {
-                Some("Diff not shown: too many files changed.".to_string())
-            } else if f.patch.as_deref() == Some("") {
-                Some("File mode changed.".to_string())
-            } else {
-                None
-            };
+            rows_left = rows_left.saturating_sub(rows.len());
             let (added, removed) = stats(&rows);
             FileView {
                 anchor: format!("file-{i}"),
@@ -171,6 +182,20 @@ fn file_views(repo_url: &str, new_rev: &str, files: &[FileDiff]) -> Vec<FileView
         .collect()
 }
 
+/// What a diff page says above its files when it does not show everything.
+fn diff_notice(report: &DiffReport) -> Option<String> {
+    if report.more_files {
+        Some(format!(
+            "Diff too large to show in full: only the first {} changed files are listed.",
+            report.files.len()
+        ))
+    } else if report.over_budget {
+        Some("Diff too large to show in full: some files are listed without their changes.".into())
+    } else {
+        None
+    }
+}
+
 #[derive(Template)]
 #[template(path = "commit.html")]
 struct CommitPage {
@@ -184,6 +209,7 @@ struct CommitPage {
     parents: Vec<(String, String)>,
     browse_href: String,
     files: Vec<FileView>,
+    notice: Option<String>,
 }
 
 /// `GET /{ns}/{name}/commit/{sha}`: every file the commit changed, with coloured patches.
@@ -204,7 +230,8 @@ pub async fn commit(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult
             .map(|p| (short_sha(p), format!("{}/commit/{p}", head.url)))
             .collect(),
         browse_href: format!("{}/tree/{}", head.url, c.id),
-        files: file_views(&head.url, &c.id, &diff.files),
+        files: file_views(&head.url, &c.id, &diff.diff.files),
+        notice: diff_notice(&diff.diff),
         repo: head,
     };
     page(&page_view)
@@ -219,6 +246,7 @@ struct ComparePage {
     head_rev: String,
     action: String,
     files: Vec<FileView>,
+    notice: Option<String>,
 }
 
 /// `GET /{ns}/{name}/compare/{base}...{head}` (`?base=&head=` from the form redirects there).
@@ -238,15 +266,14 @@ pub async fn compare(
         )));
     }
     let Some((base, head_rev)) = t.spec.split_once("...") else {
-        return Err(WebError::bad_request(
-            "Compare two revisions as /compare/BASE...HEAD.",
-        ));
+        return Err(Error::bad_request("Compare two revisions as /compare/BASE...HEAD.").into());
     };
-    let files = s.hub.compare(&ctx.caller, &addr, base, head_rev).await?;
+    let report = s.hub.compare(&ctx.caller, &addr, base, head_rev).await?;
     let page_view = ComparePage {
         chrome: ctx.chrome(),
         action: format!("{}/compare/{}", head.url, segment(&t.spec)),
-        files: file_views(&head.url, head_rev, &files),
+        files: file_views(&head.url, head_rev, &report.files),
+        notice: diff_notice(&report),
         base: base.to_string(),
         head_rev: head_rev.to_string(),
         repo: head,

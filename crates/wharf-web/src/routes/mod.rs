@@ -29,13 +29,21 @@ use serde::Deserialize;
 use wharf_core::RepoType;
 use wharf_hub::RepoAddress;
 
-/// Bodies of ordinary forms (a file edited in the browser is the largest).
-const FORM_LIMIT: usize = 16 * 1024 * 1024;
+/// Bodies of the editor's forms (the file's text, URL-encoded).
+const EDITOR_LIMIT: usize = 16 * 1024 * 1024;
+/// Bodies of every other form (log-in, sign-up, tokens, a new repository, settings): a few
+/// short fields, so a larger body is refused (413) before anything reads it.
+const SMALL_FORM_LIMIT: usize = 64 * 1024;
+/// The editor's live preview: at most 1 MiB of text (the hub's cap), URL-encoded.
+const PREVIEW_LIMIT: usize = 4 * 1024 * 1024;
 /// Bodies of the inference widget's form (prompts, contexts, sentences).
 const WIDGET_LIMIT: usize = 1024 * 1024;
 
 /// Every page route.
 pub fn routes() -> Router<WebState> {
+    let preview = Router::new()
+        .route("/-/preview", post(edit::preview))
+        .layer(DefaultBodyLimit::max(PREVIEW_LIMIT));
     Router::new()
         .route("/", get(listing::home))
         .route("/models", get(listing::models))
@@ -43,7 +51,6 @@ pub fn routes() -> Router<WebState> {
         .route("/spaces", get(listing::spaces))
         .route("/{ns}", get(listing::account))
         .route("/-/static/{file}", get(crate::assets::asset))
-        .route("/-/preview", post(edit::preview))
         .route("/login", get(auth::login_form).post(auth::log_in))
         .route("/join", get(auth::join_form).post(auth::sign_up))
         .route("/logout", post(auth::log_out))
@@ -53,7 +60,8 @@ pub fn routes() -> Router<WebState> {
             get(auth::tokens).post(auth::create_token),
         )
         .route("/settings/tokens/revoke", post(auth::revoke_token))
-        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(DefaultBodyLimit::max(SMALL_FORM_LIMIT))
+        .merge(preview)
         .merge(repo_routes("", RepoType::Model))
         .merge(repo_routes("/datasets", RepoType::Dataset))
         .merge(repo_routes("/spaces", RepoType::Space))
@@ -71,6 +79,13 @@ async fn method_not_allowed() -> WebError {
 
 fn repo_routes(prefix: &str, kind: RepoType) -> Router<WebState> {
     let at = |rest: &str| format!("{prefix}/{{ns}}/{{name}}{rest}");
+    let editor = Router::new()
+        .route(&at("/new/{rev}"), get(edit::new_form).post(edit::save_new))
+        .route(
+            &at("/edit/{rev}/{*path}"),
+            get(edit::edit_form).post(edit::save_edit),
+        )
+        .layer(DefaultBodyLimit::max(EDITOR_LIMIT));
     let uploads = Router::new()
         .route(&at("/upload/{rev}"), get(upload::form).post(upload::upload))
         .layer(DefaultBodyLimit::disable());
@@ -89,14 +104,10 @@ fn repo_routes(prefix: &str, kind: RepoType) -> Router<WebState> {
         .route(&at("/commits/{rev}"), get(history::commits))
         .route(&at("/commit/{sha}"), get(history::commit))
         .route(&at("/compare/{spec}"), get(history::compare))
-        .route(&at("/new/{rev}"), get(edit::new_form).post(edit::save_new))
-        .route(
-            &at("/edit/{rev}/{*path}"),
-            get(edit::edit_form).post(edit::save_edit),
-        )
         .route(&at("/delete/{rev}/{*path}"), post(edit::delete))
         .route(&at("/settings"), get(settings::show).post(settings::update))
-        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(DefaultBodyLimit::max(SMALL_FORM_LIMIT))
+        .merge(editor)
         .merge(uploads)
         .merge(widget)
         .layer(axum::Extension(kind))
@@ -108,13 +119,9 @@ pub fn page(t: &impl Template) -> WebResult<Response> {
 }
 
 pub fn page_with_status(status: StatusCode, t: &impl Template) -> WebResult<Response> {
-    let body = t.render().map_err(|e| {
-        tracing::error!(error = %e, "template failed");
-        WebError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong on the server.",
-        )
-    })?;
+    let body = t
+        .render()
+        .map_err(|e| wharf_core::Error::internal(format!("template failed: {e}")))?;
     Ok(html(status, body))
 }
 

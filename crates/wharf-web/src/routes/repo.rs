@@ -4,7 +4,6 @@ use crate::WebState;
 use crate::error::{WebResult, status_of};
 use crate::format::{human_size, param_count, path_url, redirect, repo_url};
 use crate::markdown;
-use crate::routes::files::read_text;
 use crate::routes::widget::WidgetView;
 use crate::routes::{ListParams, Target, WebForm, facets, page, page_with_status, widget};
 use crate::session::{Chrome, Ctx};
@@ -14,8 +13,8 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use wharf_core::{RepoType, Role};
-use wharf_hub::{CommitHeader, CommitOp, RepoAddress};
+use wharf_core::RepoType;
+use wharf_hub::{SafetensorsSummary, StarterFile};
 
 /// Licenses offered in forms (the Hub's identifiers).
 pub const LICENSES: &[&str] = &[
@@ -95,9 +94,36 @@ struct CardPage {
     snippets: Vec<Snippet>,
     total_size: String,
     file_count: usize,
-    params: Option<String>,
-    tensor_types: Vec<String>,
+    params: Option<ParamsView>,
     widget: Option<WidgetView>,
+}
+
+/// The parameter count in the side panel, and what it was counted over.
+pub struct ParamsView {
+    pub total: String,
+    pub tensor_types: Vec<String>,
+    /// Safetensors files counted.
+    pub files: usize,
+    /// Distinct headers among them (each was read once).
+    pub headers: usize,
+    /// False when the page's limits left some files out.
+    pub complete: bool,
+}
+
+impl ParamsView {
+    fn new(summary: &SafetensorsSummary) -> ParamsView {
+        ParamsView {
+            total: param_count(summary.total),
+            tensor_types: summary
+                .parameters
+                .iter()
+                .map(|(dtype, n)| format!("{dtype} · {}", param_count(*n)))
+                .collect(),
+            files: summary.files,
+            headers: summary.distinct_headers,
+            complete: summary.complete,
+        }
+    }
 }
 
 /// The strings of a card field that is a string or a list of strings.
@@ -245,15 +271,17 @@ pub async fn card(
     let addr = head.address();
     let has_readme = info.files.iter().any(|f| f.path == "README.md");
     let readme = if has_readme {
-        read_text(&s, &ctx, &addr, &info.sha, "README.md", MAX_CARD).await?
+        s.hub
+            .card_text(&ctx.caller, &addr, &info.sha, MAX_CARD)
+            .await?
     } else {
         None
     };
     let card_html = match readme {
-        Some((file, Some(text))) => {
-            Some(markdown::render_card(&file.blob_oid, text, &head.url, "main").await?)
+        Some(card) => {
+            Some(markdown::render_card(&card.blob_oid, card.text, &head.url, "main").await?)
         }
-        _ => None,
+        None => None,
     };
     let summary = if t.repo_type() == RepoType::Model {
         s.hub
@@ -299,15 +327,7 @@ pub async fn card(
         task,
         total_size: human_size(total),
         file_count: info.files.len(),
-        params: summary.as_ref().map(|s| param_count(s.total)),
-        tensor_types: summary
-            .map(|s| {
-                s.parameters
-                    .iter()
-                    .map(|(dtype, n)| format!("{dtype} · {}", param_count(*n)))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        params: summary.as_ref().map(ParamsView::new),
         widget,
         repo: head,
     })
@@ -331,17 +351,10 @@ struct NewRepoPage {
     error: Option<String>,
 }
 
-/// Namespaces the caller may create repositories in: their own and their writable orgs.
-fn owners(ctx: &Ctx, user: &str, selected: &str) -> Vec<OwnerOption> {
-    let mut names = vec![user.to_string()];
-    names.extend(
-        ctx.caller
-            .orgs
-            .iter()
-            .filter(|(_, role)| *role >= Role::Write)
-            .map(|(org, _)| org.name.clone()),
-    );
-    names
+/// The owner choices of the form: the namespaces the hub says the caller may create in.
+fn owners(s: &WebState, ctx: &Ctx, selected: &str) -> Vec<OwnerOption> {
+    s.hub
+        .writable_namespaces(&ctx.caller)
         .into_iter()
         .map(|name| OwnerOption {
             selected: name == selected,
@@ -351,13 +364,17 @@ fn owners(ctx: &Ctx, user: &str, selected: &str) -> Vec<OwnerOption> {
 }
 
 /// `GET /new`.
-pub async fn new_form(ctx: Ctx, q: crate::routes::ListParams) -> WebResult<Response> {
+pub async fn new_form(
+    State(s): State<WebState>,
+    ctx: Ctx,
+    q: crate::routes::ListParams,
+) -> WebResult<Response> {
     let user = ctx.require_user()?;
     let owner = q.get("owner").unwrap_or(&user).to_string();
     let kind = q.get("type").unwrap_or("model").to_string();
     page(&NewRepoPage {
         chrome: ctx.chrome(),
-        owners: owners(&ctx, &user, &owner),
+        owners: owners(&s, &ctx, &owner),
         name: String::new(),
         kind,
         private: false,
@@ -383,7 +400,28 @@ pub struct NewRepoForm {
     license: String,
 }
 
-/// `POST /new`: creates the repository (with a README carrying the license when one is chosen).
+/// The README a repository created with a license starts with.
+fn license_readme(name: &str, license: &str) -> Option<StarterFile> {
+    let license = license.trim();
+    if license.is_empty() {
+        return None;
+    }
+    let readme = crate::frontmatter::set_keys(
+        &format!("# {name}\n"),
+        &[(
+            "license",
+            Some(crate::frontmatter::MetaValue::Scalar(license.to_string())),
+        )],
+    );
+    Some(StarterFile {
+        path: "README.md".into(),
+        content: readme.into_bytes(),
+        summary: "Add README.md with license".into(),
+    })
+}
+
+/// `POST /new`: creates the repository, with a README carrying the license when one is chosen
+/// (one hub call: the repository appears with its README or not at all).
 pub async fn create(
     State(s): State<WebState>,
     ctx: Ctx,
@@ -401,48 +439,30 @@ pub async fn create(
     let name = f.name.trim();
     let created = s
         .hub
-        .create_repo(&ctx.caller, repo_type, Some(&owner), name, private)
+        .create_repo_with(
+            &ctx.caller,
+            repo_type,
+            Some(&owner),
+            name,
+            private,
+            license_readme(name, &f.license),
+        )
         .await;
-    let repo = match created {
-        Ok(repo) => repo,
-        Err(e) if e.kind != wharf_core::ErrorKind::Internal => {
-            return page_with_status(
-                status_of(e.kind),
-                &NewRepoPage {
-                    chrome: ctx.chrome(),
-                    owners: owners(&ctx, &user, &owner),
-                    name: f.name.clone(),
-                    kind: repo_type.as_str().to_string(),
-                    private,
-                    license: f.license.clone(),
-                    licenses: LICENSES,
-                    error: Some(e.message),
-                },
-            );
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let addr = RepoAddress::new(repo_type, &repo.namespace, &repo.name);
-    let license = f.license.trim();
-    if !license.is_empty() {
-        let readme = crate::frontmatter::set_keys(
-            &format!("# {}\n", repo.name),
-            &[(
-                "license",
-                Some(crate::frontmatter::MetaValue::Scalar(license.to_string())),
-            )],
-        );
-        let header = CommitHeader {
-            summary: "Add README.md with license".into(),
-            ..CommitHeader::default()
-        };
-        let op = CommitOp::File {
-            path: "README.md".into(),
-            content: readme.into_bytes(),
-        };
-        s.hub
-            .commit(&ctx.caller, &addr, "main", header, vec![op], false)
-            .await?;
+    match created {
+        Ok(repo) => Ok(redirect(&repo_url(repo_type, &repo.namespace, &repo.name))),
+        Err(e) if e.kind != wharf_core::ErrorKind::Internal => page_with_status(
+            status_of(e.kind),
+            &NewRepoPage {
+                chrome: ctx.chrome(),
+                owners: owners(&s, &ctx, &owner),
+                name: f.name.clone(),
+                kind: repo_type.as_str().to_string(),
+                private,
+                license: f.license.clone(),
+                licenses: LICENSES,
+                error: Some(e.message),
+            },
+        ),
+        Err(e) => Err(e.into()),
     }
-    Ok(redirect(&repo_url(repo_type, &repo.namespace, &repo.name)))
 }

@@ -2,19 +2,17 @@
 //! confirmation). The hub checks the caller's rights again on every change.
 
 use crate::WebState;
-use crate::error::{WebError, WebResult};
+use crate::error::WebResult;
 use crate::format::{redirect, repo_url};
-use crate::routes::files::repo_head;
 use crate::routes::{Target, WebForm, page};
 use crate::session::{Chrome, Ctx};
 use crate::views::RepoHead;
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use wharf_core::Role;
-use wharf_hub::{GatedSetting, RepoAddress, SettingsUpdate};
+use wharf_core::Error;
+use wharf_hub::{GatedSetting, Need, Repo, RepoAddress, SettingsUpdate};
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -26,39 +24,25 @@ struct SettingsPage {
     action: String,
 }
 
-async fn admin_head(s: &WebState, ctx: &Ctx, t: &Target) -> WebResult<(RepoHead, RepoAddress)> {
+/// The repository, for its administrators only (the hub decides; visitors log in first).
+async fn admin_repo(s: &WebState, ctx: &Ctx, t: &Target) -> WebResult<(Repo, RepoHead)> {
     ctx.require_user()?;
-    let (head, addr) = repo_head(s, ctx, t, "settings").await?;
-    if !head.can_admin {
-        return Err(WebError::new(
-            StatusCode::FORBIDDEN,
-            "Only the repository's administrators can change its settings.",
-        ));
-    }
-    Ok((head, addr))
+    let handle = s.hub.repo(&ctx.caller, &t.addr, Need::Admin).await?;
+    let head = RepoHead::new(&handle.repo, &ctx.caller, "settings");
+    Ok((handle.repo, head))
 }
 
 /// `GET /{ns}/{name}/settings`.
 pub async fn show(State(s): State<WebState>, ctx: Ctx, t: Target) -> WebResult<Response> {
-    let (head, _) = admin_head(&s, &ctx, &t).await?;
-    let handle = s
-        .hub
-        .repo(&ctx.caller, &t.addr, wharf_hub::Need::Read)
-        .await?;
-    let mut owners: Vec<String> = ctx.caller.name().map(str::to_string).into_iter().collect();
-    owners.extend(
-        ctx.caller
-            .orgs
-            .iter()
-            .filter(|(_, role)| *role >= Role::Write)
-            .map(|(org, _)| org.name.clone()),
-    );
+    let (repo, head) = admin_repo(&s, &ctx, &t).await?;
+    // Where it may move: the namespaces the hub lets the caller write to, and where it is.
+    let mut owners = s.hub.writable_namespaces(&ctx.caller);
     if !owners.contains(&head.namespace) {
         owners.push(head.namespace.clone());
     }
     page(&SettingsPage {
         chrome: ctx.chrome(),
-        gated: handle.repo.gated.clone().unwrap_or_else(|| "off".into()),
+        gated: repo.gated.clone().unwrap_or_else(|| "off".into()),
         owners,
         action: format!("{}/settings", head.url),
         repo: head,
@@ -91,14 +75,15 @@ pub async fn update(
     WebForm(f): WebForm<SettingsForm>,
 ) -> WebResult<Response> {
     ctx.check_csrf(&s, &f.csrf)?;
-    let (head, addr) = admin_head(&s, &ctx, &t).await?;
+    let (_, head) = admin_repo(&s, &ctx, &t).await?;
+    let addr = head.address();
     let settings_url = format!("{}/settings", head.url);
     match f.action.as_str() {
         "visibility" => {
             let private = match f.visibility.as_str() {
                 "private" => true,
                 "public" => false,
-                _ => return Err(WebError::bad_request("Visibility is public or private.")),
+                _ => return Err(Error::bad_request("Visibility is public or private.").into()),
             };
             let update = SettingsUpdate {
                 private: Some(private),
@@ -112,7 +97,7 @@ pub async fn update(
                 "off" => GatedSetting::Off,
                 "auto" => GatedSetting::Auto,
                 "manual" => GatedSetting::Manual,
-                _ => return Err(WebError::bad_request("Gating is off, auto or manual.")),
+                _ => return Err(Error::bad_request("Gating is off, auto or manual.").into()),
             };
             let update = SettingsUpdate {
                 private: None,
@@ -129,19 +114,14 @@ pub async fn update(
             let name = f.new_name.trim();
             s.hub.move_repo(&ctx.caller, &addr, &owner, name).await?;
             let moved = RepoAddress::new(addr.repo_type, &owner, name);
-            let handle = s
-                .hub
-                .repo(&ctx.caller, &moved, wharf_hub::Need::Read)
-                .await?;
+            let handle = s.hub.repo(&ctx.caller, &moved, Need::Read).await?;
             let r = &handle.repo;
             Ok(redirect(&repo_url(r.repo_type, &r.namespace, &r.name)))
         }
         "delete" => {
             if f.confirm.trim() != head.id {
-                return Err(WebError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("Type {} to confirm the deletion.", head.id),
-                ));
+                let message = format!("Type {} to confirm the deletion.", head.id);
+                return Err(Error::unprocessable(message).into());
             }
             s.hub.delete_repo(&ctx.caller, &addr).await?;
             Ok(redirect(&format!(
@@ -149,6 +129,6 @@ pub async fn update(
                 crate::format::segment(&head.namespace)
             )))
         }
-        _ => Err(WebError::bad_request("Unknown settings action.")),
+        _ => Err(Error::bad_request("Unknown settings action.").into()),
     }
 }

@@ -6,23 +6,27 @@
 use crate::WebState;
 use crate::error::{WebError, WebResult};
 use crate::format::{path_url, redirect, segment};
-use crate::routes::files::repo_head;
+use crate::routes::edit::writable_head;
 use crate::routes::{Target, page};
 use crate::session::{Chrome, Ctx};
 use crate::views::RepoHead;
 use askama::Template;
 use axum::extract::State;
-use axum::extract::multipart::{Field, Multipart};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::multipart::{Field, Multipart, MultipartRejection};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use wharf_core::{Error, ErrorKind};
 use wharf_hub::{ByteStream, RepoAddress, StagedFile};
 
 /// Text fields (folder, commit message) are small.
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Files in one upload.
 const MAX_FILES: usize = 1000;
+/// Fields of any kind in one upload (the files, the form's four, some slack): a body of
+/// countless empty or unknown fields is refused rather than read to its end.
+const MAX_FIELDS: usize = MAX_FILES + 16;
 
 #[derive(Template)]
 #[template(path = "upload.html")]
@@ -35,18 +39,6 @@ struct UploadPage {
     cancel_href: String,
 }
 
-async fn writable(s: &WebState, ctx: &Ctx, t: &Target) -> WebResult<(RepoHead, RepoAddress)> {
-    ctx.require_user()?;
-    let (head, addr) = repo_head(s, ctx, t, "files").await?;
-    if !head.can_write {
-        return Err(WebError::new(
-            StatusCode::FORBIDDEN,
-            "You cannot change this repository.",
-        ));
-    }
-    Ok((head, addr))
-}
-
 /// `GET /{ns}/{name}/upload/{rev}[?dir=…]`.
 pub async fn form(
     State(s): State<WebState>,
@@ -54,7 +46,7 @@ pub async fn form(
     t: Target,
     q: crate::routes::ListParams,
 ) -> WebResult<Response> {
-    let (head, _) = writable(&s, &ctx, &t).await?;
+    let (head, _) = writable_head(&s, &ctx, &t).await?;
     let rev_url = segment(&t.rev);
     page(&UploadPage {
         chrome: ctx.chrome(),
@@ -67,7 +59,7 @@ pub async fn form(
 }
 
 fn bad_multipart(e: impl std::fmt::Display) -> WebError {
-    WebError::bad_request(format!("The upload was interrupted or malformed: {e}"))
+    Error::bad_request(format!("The upload was interrupted or malformed: {e}")).into()
 }
 
 /// Reads a small text field.
@@ -76,13 +68,12 @@ async fn text_field(mut field: Field<'_>) -> WebResult<String> {
     while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
         out.extend_from_slice(&chunk);
         if out.len() > MAX_TEXT_FIELD {
-            return Err(WebError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "A form field is too large.",
-            ));
+            return Err(
+                Error::new(ErrorKind::PayloadTooLarge, "A form field is too large.").into(),
+            );
         }
     }
-    String::from_utf8(out).map_err(|_| WebError::bad_request("A form field is not UTF-8."))
+    String::from_utf8(out).map_err(|_| Error::bad_request("A form field is not UTF-8.").into())
 }
 
 /// Streams one file field into the hub's staging area. The field borrows the multipart body,
@@ -133,16 +124,23 @@ pub async fn upload(
     ctx: Ctx,
     t: Target,
     headers: HeaderMap,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> WebResult<Response> {
     let mut csrf_ok = match headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) {
         Some(token) => ctx.check_csrf(&s, token).is_ok(),
         None => false,
     };
-    let (head, addr) = writable(&s, &ctx, &t).await?;
+    let (head, addr) = writable_head(&s, &ctx, &t).await?;
+    // Only now, so that visitors are sent to log in whatever they sent.
+    let mut multipart = multipart.map_err(bad_multipart)?;
     let (mut dir, mut summary, mut description) = (String::new(), String::new(), String::new());
     let mut staged = Vec::new();
+    let mut fields = 0;
     while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
+        fields += 1;
+        if fields > MAX_FIELDS {
+            return Err(Error::bad_request("The upload has too many fields.").into());
+        }
         let name = field.name().unwrap_or_default().to_string();
         if let Some(file_name) = field.file_name().map(str::to_string) {
             if !csrf_ok {
@@ -152,7 +150,7 @@ pub async fn upload(
                 continue;
             }
             if staged.len() >= MAX_FILES {
-                return Err(WebError::bad_request("At most 1000 files per upload."));
+                return Err(Error::bad_request("At most 1000 files per upload.").into());
             }
             let path = target_path(&dir, &file_name);
             staged.push(stage(&s, &ctx, &addr, &path, field).await?);
@@ -174,7 +172,7 @@ pub async fn upload(
         return Err(WebError::csrf());
     }
     if staged.is_empty() {
-        return Err(WebError::bad_request("Choose at least one file to upload."));
+        return Err(Error::bad_request("Choose at least one file to upload.").into());
     }
     let summary = match summary.trim() {
         "" if staged.len() == 1 => "Upload 1 file".to_string(),
