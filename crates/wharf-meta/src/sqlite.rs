@@ -1070,6 +1070,27 @@ impl MetaStore for SqliteStore {
         self.storage_delete_xorb(hash, cutoff).await
     }
 
+    async fn repo_by_storage_id(&self, storage_id: &str) -> Result<Option<Repo>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            repo_cols!(),
+            " FROM repos r WHERE r.storage_id = ?"
+        ))
+        .bind(storage_id)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        row.as_ref().map(repo_from_row).transpose()
+    }
+
+    async fn repo_heads(&self) -> Result<Vec<crate::RepoHead>> {
+        self.fsck_repo_heads().await
+    }
+
+    async fn xet_file_xorbs(&self) -> Result<Vec<crate::XetFileXorb>> {
+        self.fsck_xet_file_xorbs().await
+    }
+
     async fn folder_last_commits(
         &self,
         repo_id: i64,
