@@ -12,6 +12,7 @@ mod commits;
 mod delegation;
 mod downloads;
 mod files;
+mod fsck;
 #[cfg(feature = "inference")]
 mod inference;
 mod last_commits;
@@ -20,6 +21,7 @@ mod passwords;
 pub mod push;
 mod ratelimit;
 mod refs;
+mod repo_folders;
 mod repos;
 mod sessions;
 mod storage;
@@ -35,6 +37,7 @@ pub use delegation::Principal;
 pub use admin::{NewUser, WhoAmI};
 pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
 pub use files::{FileContent, FileSource, TreePage};
+pub use fsck::{Check, CheckReport, Finding, FsckOptions, FsckReport, ServerLock, StartupReport};
 #[cfg(feature = "inference")]
 pub use inference::{
     InferenceConfig, InferenceEvents, InferenceReply, InferenceRequest, SUPPORTED_MODELS, Task,
