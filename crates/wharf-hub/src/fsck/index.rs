@@ -9,8 +9,10 @@
 //! Other branches are not compared: creating a branch or tag does not touch `last_modified`,
 //! so nothing tells a crash after a commit to another branch from a plain branch creation.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use wharf_core::{Error, Result, time::now_ms};
 use wharf_git::GitRepo;
@@ -39,16 +41,37 @@ pub(crate) struct Indexed<'a> {
 
 /// Reads `main` without keeping the repository open (start-up visits every repository once).
 pub(crate) async fn read_head(git_dir: PathBuf) -> Result<Head> {
-    blocking(move || {
-        let git = GitRepo::open(&git_dir)?;
-        let sha = git.ref_target("refs/heads/main")?;
-        let ref_modified_ms = super::layout::modified_at(&git_dir.join("refs/heads/main"))?;
-        Ok(Head {
-            sha,
-            ref_modified_ms,
-        })
+    blocking(move || read_head_now(&git_dir)).await
+}
+
+/// Reads `main`: from its loose ref file when there is one (every commit and push writes
+/// one), the sha and the time from the same open file; else through git's packed refs.
+pub(crate) fn read_head_now(git_dir: &Path) -> Result<Head> {
+    let loose = git_dir.join("refs/heads/main");
+    match std::fs::File::open(&loose) {
+        Ok(mut file) => {
+            let mut text = String::new();
+            file.read_to_string(&mut text)?;
+            let sha = text.trim();
+            if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let modified = file.metadata()?.modified()?;
+                let ms = modified
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                return Ok(Head {
+                    sha: Some(sha.to_ascii_lowercase()),
+                    ref_modified_ms: Some(ms),
+                });
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let git = GitRepo::open(git_dir)?;
+    Ok(Head {
+        sha: git.ref_target("refs/heads/main")?,
+        ref_modified_ms: super::layout::modified_at(&loose)?,
     })
-    .await
 }
 
 fn short(sha: Option<&str>) -> &str {

@@ -164,10 +164,21 @@ impl Hub {
 
     /// Stale lock files and temporary files in one repository's git folder: removed.
     pub(crate) async fn check_git_leftovers(&self, run: &mut Run, head: &RepoHead) -> Result<()> {
+        let scan = self.repo_path(&head.storage_id);
+        let entries = crate::blocking(move || Ok(layout::repo_leftovers(&scan)?)).await?;
+        self.note_leftovers(run, head, entries);
+        Ok(())
+    }
+
+    /// Reports (and removes) the abandoned ones of `entries`, found in `head`'s git folder.
+    pub(crate) fn note_leftovers(
+        &self,
+        run: &mut Run,
+        head: &RepoHead,
+        entries: Vec<layout::Entry>,
+    ) {
         run.examined(Check::GitLeftovers, 1);
         let path = self.repo_path(&head.storage_id);
-        let scan = path.clone();
-        let entries = crate::blocking(move || Ok(layout::repo_leftovers(&scan)?)).await?;
         for entry in entries {
             if !run.abandoned(entry.modified_ms) {
                 continue;
@@ -181,7 +192,6 @@ impl Hub {
             let repaired = run.repair && super::remove(&entry.path);
             run.found(Check::GitLeftovers, label(head), problem, repaired);
         }
-        Ok(())
     }
 
     /// `git fsck` of one repository (tried again after a pause while a server runs: a
@@ -212,24 +222,25 @@ impl Hub {
         run: &mut Run,
         head: &RepoHead,
     ) -> Result<Option<Suspect>> {
-        run.examined(Check::Index, 1);
         let git = index::read_head(self.repo_path(&head.storage_id)).await?;
-        let indexed = Indexed {
-            sha: head.sha.as_deref(),
-            last_modified: head.last_modified,
-        };
-        let mut problem = index::head_problem(indexed, &git);
-        if problem.is_none()
-            && !run.startup
-            && let Some(sha) = git.sha.as_deref()
-            && let Some(repo) = self.meta.repo_by_id(head.id).await?
-            && repo.sha.as_deref() == Some(sha)
-        {
-            problem = self.card_problem(&repo, sha).await?;
+        let suspect = index_suspect(run, head, git);
+        if suspect.is_some() || run.startup {
+            return Ok(suspect);
         }
+        // Same head: the card fields must be what that head derives.
+        let Some(repo) = self.meta.repo_by_id(head.id).await? else {
+            return Ok(None);
+        };
+        let Some(sha) = repo.sha.clone() else {
+            return Ok(None);
+        };
+        let problem = self.card_problem(&repo, &sha).await?;
         Ok(problem.map(|problem| Suspect {
+            git: Head {
+                sha: Some(sha),
+                ref_modified_ms: None,
+            },
             head: head.clone(),
-            git,
             problem,
         }))
     }
@@ -288,6 +299,20 @@ impl Hub {
                 .await?
                 .is_some())
     }
+}
+
+/// The cheap comparison of one repository's index with `main` as read.
+pub(crate) fn index_suspect(run: &mut Run, head: &RepoHead, git: Head) -> Option<Suspect> {
+    run.examined(Check::Index, 1);
+    let indexed = Indexed {
+        sha: head.sha.as_deref(),
+        last_modified: head.last_modified,
+    };
+    index::head_problem(indexed, &git).map(|problem| Suspect {
+        head: head.clone(),
+        git,
+        problem,
+    })
 }
 
 fn head_of(repo: &wharf_meta::Repo) -> RepoHead {

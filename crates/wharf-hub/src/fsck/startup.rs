@@ -17,12 +17,18 @@ use std::time::{Duration, Instant};
 
 use wharf_core::Result;
 
+use futures::StreamExt;
+use wharf_meta::RepoHead;
+
 use super::lock::{SERVE_LOCK, ServerLock};
-use super::{Check, Run};
+use super::repos::{Suspect, index_suspect, label};
+use super::{Check, Run, index, layout};
 use crate::Hub;
 
 /// How long a starting server waits for a killed predecessor's git processes to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Git folders read at once (the reads are small; the disk and the blocking pool do the rest).
+const SCANS: usize = 8;
 /// Without the lock (someone else works on the data folder), leftovers younger than this may be
 /// in progress.
 const SHARED_GRACE: Duration = Duration::from_secs(3600);
@@ -62,13 +68,7 @@ impl Hub {
         let known = heads.iter().map(|h| h.storage_id.clone()).collect();
         let present = self.check_repo_folders(&mut run, heads).await?;
         self.check_orphan_folders(&mut run, &known).await?;
-        let mut suspects = Vec::new();
-        for head in &present {
-            self.check_git_leftovers(&mut run, head).await?;
-            if let Some(s) = self.check_index(&mut run, head).await? {
-                suspects.push(s);
-            }
-        }
+        let suspects = self.scan_repos(&mut run, &present).await?;
         self.settle_index(&mut run, suspects).await?;
         self.check_temp_files(&mut run).await?;
         let report = StartupReport {
@@ -89,6 +89,45 @@ impl Hub {
         );
         Ok(report)
     }
+}
+
+impl Hub {
+    /// Leftovers and `main` of every repository, read [`SCANS`] at a time; the leftovers are
+    /// settled here, the index disagreements returned.
+    async fn scan_repos(&self, run: &mut Run, present: &[RepoHead]) -> Result<Vec<Suspect>> {
+        let scans: Vec<Result<Scan>> = futures::stream::iter(present.iter().map(|head| {
+            let dir = self.repo_path(&head.storage_id);
+            crate::blocking(move || {
+                Ok(Scan {
+                    leftovers: layout::repo_leftovers(&dir)?,
+                    head: index::read_head_now(&dir)?,
+                })
+            })
+        }))
+        .buffered(SCANS)
+        .collect()
+        .await;
+        let mut suspects = Vec::new();
+        for (head, scan) in present.iter().zip(scans) {
+            match scan {
+                Ok(scan) => {
+                    self.note_leftovers(run, head, scan.leftovers);
+                    suspects.extend(index_suspect(run, head, scan.head));
+                }
+                Err(e) => {
+                    let problem = format!("could not be read: {e}");
+                    run.found(Check::Index, label(head), problem, false);
+                }
+            }
+        }
+        Ok(suspects)
+    }
+}
+
+/// What start-up reads from one git folder.
+struct Scan {
+    leftovers: Vec<layout::Entry>,
+    head: index::Head,
 }
 
 fn log_findings(run: &Run) {

@@ -524,3 +524,60 @@ async fn stale_staging_files_are_removed() {
     assert_eq!((start.fixed, start.left), (2, 0));
     assert!(files.iter().all(|f| !f.exists()));
 }
+
+/// How long start-up takes for many repositories (copies of one, each with its row):
+/// `WHARF_STARTUP_REPOS=2000 cargo test -p wharf-hub --release startup_scales -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn startup_scales() {
+    let n: usize = std::env::var("WHARF_STARTUP_REPOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let (_dir, hub, _alice, repo) = fixture().await;
+    let source = hub.repo_path(&repo.storage_id);
+    let row = hub
+        .meta
+        .repo_by_id(repo.id)
+        .await
+        .expect("row")
+        .expect("repo");
+    for i in 0..n {
+        let sid = format!("{i:032x}");
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&source)
+            .arg(hub.repo_path(&sid))
+            .status()
+            .expect("cp");
+        assert!(copied.success());
+        let new = wharf_meta::NewRepo {
+            storage_id: sid,
+            repo_type: RepoType::Model,
+            namespace: "alice".into(),
+            name: format!("copy-{i}"),
+            private: false,
+            created_at: row.created_at,
+        };
+        let copy = hub.meta.create_repo(new).await.expect("row");
+        let state = MainState {
+            sha: row.sha.clone().expect("sha"),
+            card_data: row.card_data.clone(),
+            tags: row.tags.clone(),
+            pipeline_tag: row.pipeline_tag.clone(),
+            library_name: row.library_name.clone(),
+        };
+        hub.meta
+            .record_commit(copy.id, row.last_modified, Some(state))
+            .await
+            .expect("index");
+    }
+    let start = hub.reconcile_at_start().await.expect("start");
+    println!(
+        "start-up reconciliation: {} repositories in {} ms ({} fixed)",
+        start.repos,
+        start.elapsed.as_millis(),
+        start.fixed
+    );
+    assert_eq!((start.fixed, start.left), (0, 0));
+}
