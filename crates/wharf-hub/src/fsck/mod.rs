@@ -291,12 +291,26 @@ impl Hub {
     }
 }
 
-/// Removes a leftover; false (with a warning) when that failed.
+/// Removes a small leftover (a lock or temporary file); false (with a warning) when that failed.
 fn remove(path: &std::path::Path) -> bool {
-    match crate::repo_folders::remove_tree(path) {
+    warn_unless_done(path, crate::repo_folders::remove_tree(path))
+}
+
+/// Runs a repair of `path` off the async workers (a folder may hold gigabytes); false (with a
+/// warning) when it failed.
+async fn repair_off_thread(
+    path: &std::path::Path,
+    action: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> bool {
+    let done = crate::blocking(move || Ok(action()?)).await;
+    warn_unless_done(path, done.map_err(std::io::Error::other))
+}
+
+fn warn_unless_done(path: &std::path::Path, done: std::io::Result<()>) -> bool {
+    match done {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove a leftover");
+            tracing::warn!(path = %path.display(), error = %e, "could not repair");
             false
         }
     }

@@ -10,6 +10,7 @@ use wharf_meta::RepoHead;
 use super::repos::label;
 use super::{Check, Run, git, layout};
 use crate::Hub;
+use crate::repo_folders::remove_tree;
 use crate::storage::GcReport;
 
 const XORBS: ObjectKind = ObjectKind::Keyed(Space::Xorb);
@@ -221,7 +222,9 @@ impl Hub {
             if !run.abandoned(entry.modified_ms) {
                 continue;
             }
-            let repaired = run.repair && super::remove(&entry.path);
+            let path = entry.path.clone();
+            let repaired = run.repair
+                && super::repair_off_thread(&entry.path, move || remove_tree(&path)).await;
             let problem = "staging file of an interrupted upload, copy or rewrite";
             run.found(
                 Check::TempFiles,

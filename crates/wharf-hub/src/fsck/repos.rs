@@ -12,7 +12,9 @@ use wharf_meta::RepoHead;
 use super::index::{self, Head, Indexed};
 use super::{Check, Run, git, layout};
 use crate::Hub;
-use crate::repo_folders::{CREATING, DELETING, TRASH, discard_folder, move_folder, storage_id_of};
+use crate::repo_folders::{
+    CREATING, DELETING, TRASH, discard_folder, move_folder, remove_tree, storage_id_of,
+};
 
 /// How long a running server gets to index a push whose refs already moved.
 const INDEX_SETTLE: Duration = Duration::from_secs(2);
@@ -49,7 +51,9 @@ impl Hub {
         }
         for entry in layout::list(&self.repos_dir().join(TRASH))? {
             if run.abandoned(entry.modified_ms) {
-                let repaired = run.repair && super::remove(&entry.path);
+                let path = entry.path.clone();
+                let repaired = run.repair
+                    && super::repair_off_thread(&entry.path, move || remove_tree(&path)).await;
                 let subject = format!("repos/{TRASH}/{}", entry.name);
                 run.found(
                     Check::OrphanFolders,
@@ -77,7 +81,10 @@ impl Hub {
         if let (Some(repo), Some(sid)) = (row, sid) {
             let target = self.repo_path(sid);
             if !target.exists() {
-                let repaired = run.repair && move_folder(&entry.path, &target).is_ok();
+                let from = entry.path.clone();
+                let repaired = run.repair
+                    && super::repair_off_thread(&entry.path, move || move_folder(&from, &target))
+                        .await;
                 let head = head_of(&repo);
                 let problem =
                     format!("its folder was left in repos/{area} by an interrupted {what}");
@@ -85,7 +92,7 @@ impl Hub {
                 return Ok(());
             }
         }
-        let repaired = run.repair && discard_folder(self.repos_dir(), &entry.path).is_ok();
+        let repaired = run.repair && self.discard(&entry.path).await;
         let subject = format!("repos/{area}/{}", entry.name);
         let problem = format!("left by an interrupted {what}; no repository needs it");
         run.found(Check::OrphanFolders, subject, problem, repaired);
@@ -149,8 +156,7 @@ impl Hub {
             if self.meta.repo_by_storage_id(sid).await?.is_some() {
                 continue;
             }
-            let repaired =
-                run.repair && !run.startup && discard_folder(self.repos_dir(), &entry.path).is_ok();
+            let repaired = run.repair && !run.startup && self.discard(&entry.path).await;
             let subject = format!("repos/{}", entry.name);
             run.found(
                 Check::OrphanFolders,
@@ -288,6 +294,12 @@ impl Hub {
             Ok(again) => Ok(again.sha == s.git.sha),
             Err(_) => Ok(false),
         }
+    }
+
+    /// Moves a folder to the trash and removes it (see `repo_folders`).
+    async fn discard(&self, path: &Path) -> bool {
+        let (repos, folder) = (self.repos_dir().to_path_buf(), path.to_path_buf());
+        super::repair_off_thread(path, move || discard_folder(&repos, &folder)).await
     }
 
     /// Whether the repository still has its row and folder (a delete may have run meanwhile).
