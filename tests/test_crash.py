@@ -352,6 +352,7 @@ class Run:
         self.round = 0
         self.ops_target = 0
         self.kills = 0
+        self.concurrent_fscks = 0
         wharf(self.data, "user", "add", "crash", "--email", "crash@example.com")
         out = wharf(self.data, "token", "add", "crash", "--role", "write").stdout
         self.token = out.strip().splitlines()[-1].strip()
@@ -376,6 +377,13 @@ class Run:
             self.server.kill()
             kills += 1
             self.server.start()
+        # `wharf fsck` while clients still write: it must not take work in progress for damage.
+        if any(t.is_alive() for t in threads):
+            code, report, stderr = self.fsck()
+            assert report is not None, stderr
+            assert code == 0 and not findings_of(report), (findings_of(report), stderr, SEED)
+            assert report["server_running"], report
+            self.concurrent_fscks += 1
         for t in threads:
             t.join(timeout=600)
         self.kills += kills
@@ -469,8 +477,8 @@ def run_crash_test(print_line=print):
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(run.ledger.kinds.items()))
         print_line(
             f"crash test: {ROUNDS} round(s), {run.ledger.attempted} operations, {run.ledger.acked} acknowledged "
-            f"({kinds}), {run.kills} kills, {run.server.starts} server starts, fsck clean (server running and "
-            f"stopped), {time.monotonic() - started:.0f}s, seed {SEED}")
+            f"({kinds}), {run.kills} kills, {run.server.starts} server starts, fsck clean (during writes "
+            f"{run.concurrent_fscks}x, after each round with the server running, and stopped), {time.monotonic() - started:.0f}s, seed {SEED}")
     finally:
         if run is not None:
             run.server.stop()

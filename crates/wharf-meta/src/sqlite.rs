@@ -776,7 +776,7 @@ impl MetaStore for SqliteStore {
     }
 
     async fn link_lfs_object(&self, repo_id: i64, oid: &str, size: i64) -> Result<()> {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO repo_lfs_objects (repo_id, oid, size) VALUES (?, ?, ?) \
              ON CONFLICT (repo_id, oid) DO NOTHING",
         )
@@ -784,9 +784,14 @@ impl MetaStore for SqliteStore {
         .bind(oid)
         .bind(size)
         .execute(&self.pool)
-        .await
-        .db()?;
-        Ok(())
+        .await;
+        match done {
+            // The repository was deleted while its upload ran.
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(Error::repo_not_found())
+            }
+            other => other.db().map(drop),
+        }
     }
 
     async fn repo_lfs_object(&self, repo_id: i64, oid: &str) -> Result<Option<i64>> {

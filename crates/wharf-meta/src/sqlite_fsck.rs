@@ -120,6 +120,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_link_to_a_deleted_repo_is_not_found() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = SqliteStore::open(&dir.path().join("meta.sqlite")).await?;
+        let a = store.create_repo(new_repo("a")).await?;
+        store.delete_repo(a.id).await?;
+        // An upload finishing after its repository went: not found, not an internal error.
+        let e = store
+            .link_lfs_object(a.id, &"c".repeat(64), 3)
+            .await
+            .err()
+            .map(|e| e.kind);
+        assert_eq!(e, Some(wharf_core::ErrorKind::RepoNotFound));
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn xorbs_of_each_file_once() -> TestResult {
         let dir = tempfile::tempdir()?;
         let store = SqliteStore::open(&dir.path().join("meta.sqlite")).await?;
