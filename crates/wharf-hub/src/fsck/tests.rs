@@ -376,6 +376,23 @@ async fn git_fsck_reports_a_missing_object() {
     assert!(!report.is_clean());
 }
 
+#[tokio::test]
+async fn a_broken_repository_is_reported_and_the_run_goes_on() {
+    let (_dir, hub, alice, repo) = fixture().await;
+    hub.create_repo(&alice, RepoType::Model, None, "fine", false)
+        .await
+        .expect("second repo");
+    std::fs::remove_file(hub.repo_path(&repo.storage_id).join("HEAD")).expect("rm HEAD");
+    let report = fsck(&hub, true).await;
+    assert_eq!(report.repos, 2);
+    for check in [Check::GitFsck, Check::Index, Check::LfsPointers] {
+        let f = found(&report, check);
+        assert_eq!(f.len(), 1, "{check:?}: {report:#?}");
+        assert_eq!((f[0].subject.as_str(), f[0].repaired), ("alice/a", false));
+    }
+    assert_eq!(report.problems(), 3, "alice/fine is fine: {report:#?}");
+}
+
 /// det.bin stored as a blob, linked to `repo`, converted to Xet, and committed as a pointer.
 async fn with_det_bin(hub: &Hub, alice: &Caller, repo: &Repo) -> u64 {
     let data = det_bin();
