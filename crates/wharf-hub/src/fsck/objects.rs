@@ -87,6 +87,8 @@ impl Hub {
         if run.startup {
             return Ok(());
         }
+        // Rows first, files second: a file registered meanwhile had its xorbs stored before.
+        let files = self.xet_file_needs().await?;
         let xorbs_stored: HashSet<String> = self
             .blobs
             .list(XORBS)
@@ -94,7 +96,6 @@ impl Hub {
             .into_iter()
             .map(|o| o.key)
             .collect();
-        let files = self.xet_file_needs().await?;
         let mut broken_files = HashSet::new();
         run.examined(Check::XetXorbs, files.len() as u64);
         for (file, needs) in &files {
@@ -124,6 +125,7 @@ impl Hub {
         broken_files: &HashSet<String>,
     ) -> Result<()> {
         let mut linked: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+        // Links first, blobs second: an object is stored before it is linked.
         for link in self.meta.lfs_links(None).await? {
             let entry = linked.entry(link.oid).or_insert((link.size, 0));
             entry.1 += 1;

@@ -16,8 +16,10 @@ use crate::repo_folders::{
     CREATING, DELETING, TRASH, discard_folder, move_folder, remove_tree, storage_id_of,
 };
 
-/// How long a running server gets to index a push whose refs already moved.
+/// How long a running server gets to index a push whose refs already moved, per confirmation.
 const INDEX_SETTLE: Duration = Duration::from_secs(2);
+/// Pauses after which an index disagreement that did not move counts as real.
+const INDEX_CONFIRMATIONS: usize = 3;
 /// Pause before `git fsck` is run again on a repository a running server may be repacking.
 const FSCK_RETRY: Duration = Duration::from_secs(1);
 
@@ -251,20 +253,30 @@ impl Hub {
         }))
     }
 
-    /// Reports (and repairs) the suspects whose disagreement holds: while a server runs, after
-    /// a pause, and only if neither the row nor `main` moved meanwhile (a push indexes a moment
-    /// after its refs move).
-    pub(crate) async fn settle_index(&self, run: &mut Run, suspects: Vec<Suspect>) -> Result<()> {
-        if suspects.is_empty() {
-            return Ok(());
-        }
+    /// Reports (and repairs) the suspects whose disagreement holds: while a server runs, only
+    /// if neither the row nor `main` moved during [`INDEX_CONFIRMATIONS`] pauses (a push
+    /// indexes a moment after its refs move, and a busy server may take a while).
+    pub(crate) async fn settle_index(
+        &self,
+        run: &mut Run,
+        mut suspects: Vec<Suspect>,
+    ) -> Result<()> {
         if run.server_running() {
-            tokio::time::sleep(INDEX_SETTLE).await;
+            for _ in 0..INDEX_CONFIRMATIONS {
+                if suspects.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(INDEX_SETTLE).await;
+                let mut holding = Vec::with_capacity(suspects.len());
+                for s in suspects {
+                    if self.suspect_holds(&s).await? {
+                        holding.push(s);
+                    }
+                }
+                suspects = holding;
+            }
         }
         for s in suspects {
-            if run.server_running() && !self.suspect_holds(&s).await? {
-                continue;
-            }
             let indexed = Indexed {
                 sha: s.head.sha.as_deref(),
                 last_modified: s.head.last_modified,

@@ -310,6 +310,27 @@ async fn a_stale_index_is_reindexed() {
 }
 
 #[tokio::test]
+async fn a_stale_index_that_stays_stale_while_a_server_runs_is_reindexed() {
+    let (_dir, hub, _alice, repo) = fixture().await;
+    let head = git_commit(&hub, &repo, &[("a.txt", b"a")]);
+    let server = ServerLock::try_acquire(hub.data_dir())
+        .expect("lock")
+        .expect("free");
+    // Confirmed over the pauses (nothing moves), then re-indexed.
+    let report = fsck(&hub, true).await;
+    assert!(report.server_running);
+    only(&report, Check::Index, 1, true);
+    let row = hub
+        .meta
+        .repo_by_id(repo.id)
+        .await
+        .expect("row")
+        .expect("repo");
+    assert_eq!(row.sha.as_deref(), Some(head.as_str()));
+    drop(server);
+}
+
+#[tokio::test]
 async fn start_up_reindexes_a_stale_index() {
     let (_dir, hub, _alice, repo) = fixture().await;
     let head = git_commit(&hub, &repo, &[("a.txt", b"a")]);
