@@ -4,6 +4,8 @@
 //! it starts (git's services and their hooks inherit the descriptor): a server killed in the
 //! middle of a push releases the lock only once its orphaned `git receive-pack` has finished
 //! too, so the next server reconciles the index after the last ref that old push could move.
+//! A server waits at most ten seconds for it (a detached `git gc --auto` that a push started
+//! holds it too), then starts without it and cleans only old leftovers.
 //! `wharf fsck` takes the same lock: when it gets it, no server runs, nothing is in progress,
 //! and leftovers need no grace period; when it does not, only old leftovers are touched.
 
