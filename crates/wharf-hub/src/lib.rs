@@ -12,6 +12,7 @@ mod commits;
 mod delegation;
 mod downloads;
 mod files;
+mod fsck;
 #[cfg(feature = "inference")]
 mod inference;
 mod last_commits;
@@ -22,6 +23,7 @@ pub mod push;
 mod push_trees;
 mod ratelimit;
 mod refs;
+mod repo_folders;
 mod repos;
 mod safetensors;
 mod sessions;
@@ -39,6 +41,7 @@ pub use cards::CardText;
 pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
 pub use delegation::Principal;
 pub use files::{FileContent, FileSource, TreePage};
+pub use fsck::{Check, CheckReport, Finding, FsckOptions, FsckReport, ServerLock, StartupReport};
 #[cfg(feature = "inference")]
 pub use inference::{
     InferenceConfig, InferenceEvents, InferenceReply, InferenceRequest, SUPPORTED_MODELS, Task,

@@ -3,6 +3,7 @@
 use crate::access::Need;
 use crate::blob_rules::MAX_GIT_BLOB;
 use crate::cards::card_state;
+use crate::repo_folders::{CREATING, DELETING};
 use crate::{Caller, Hub, RepoAddress, RepoHandle, blocking};
 use serde_json::Value;
 use wharf_card::DerivedInfo;
@@ -219,30 +220,37 @@ impl Hub {
             )));
         }
         let storage_id = new_storage_id()?;
-        let path = self.repo_path(&storage_id);
         let author = signature_of(caller);
         let attributes = initial_gitattributes(repo_type);
-        let made = blocking(move || init_with_history(&path, attributes, starter, &author)).await;
-        if let Err(e) = made {
-            self.remove_repo_folder(&storage_id).await;
-            return Err(e);
-        }
-        let now = now_ms();
+        // Built aside, then the row, then renamed into place (see `repo_folders`): a crash
+        // leaves no folder in place without its row.
+        self.build_repo_folder(&storage_id, move |path| {
+            init_with_history(path, attributes, starter, &author)
+        })
+        .await?;
         let new = NewRepo {
             storage_id: storage_id.clone(),
             repo_type,
             namespace,
             name: name.to_string(),
             private,
-            created_at: now,
+            created_at: now_ms(),
         };
         let repo = match self.meta.create_repo(new).await {
             Ok(r) => r,
             Err(e) => {
-                self.remove_repo_folder(&storage_id).await;
+                let staging = self.side_path(CREATING, &storage_id);
+                let _ = self.discard_repo_folder(staging).await;
                 return Err(e);
             }
         };
+        if let Err(e) = self.publish_repo_folder(&storage_id).await {
+            // Without its folder the row must not stay; a failure here is repaired at start-up.
+            let _ = self.meta.delete_repo(repo.id).await;
+            let staging = self.side_path(CREATING, &storage_id);
+            let _ = self.discard_repo_folder(staging).await;
+            return Err(e);
+        }
         match self.index_main(&repo).await {
             Ok(()) => self
                 .meta
@@ -250,7 +258,8 @@ impl Hub {
                 .await?
                 .ok_or_else(Error::repo_not_found),
             Err(e) => {
-                // Nothing half-made stays behind: the row goes, then its folder.
+                // Nothing half-made stays behind: the row goes, then its folder (a crash in
+                // between leaves an orphan folder, which fsck removes).
                 if let Err(undo) = self.meta.delete_repo(repo.id).await {
                     tracing::warn!(error = %undo, "could not remove a repo whose creation failed");
                 }
@@ -300,17 +309,40 @@ impl Hub {
     /// branch itself, under the repo's write lock held by the caller, so concurrent writers
     /// (API commits, git pushes) always leave the index showing the latest head.
     pub(crate) async fn index_main(&self, repo: &Repo) -> Result<()> {
-        let git = self.git_for(&repo.storage_id).await?;
+        self.index_main_at(repo.id, &repo.storage_id, now_ms())
+            .await
+            .map(drop)
+    }
+
+    /// [`index_main`](Hub::index_main) recording `last_modified` as the time of the change;
+    /// returns the head it indexed (None when `main` does not exist).
+    pub(crate) async fn index_main_at(
+        &self,
+        repo_id: i64,
+        storage_id: &str,
+        last_modified: i64,
+    ) -> Result<Option<String>> {
+        let git = self.git_for(storage_id).await?;
         let g = git.clone();
         let Some(sha) = blocking(move || g.ref_target("refs/heads/main")).await? else {
-            return self.meta.record_commit(repo.id, now_ms(), None).await;
+            self.meta
+                .record_commit(repo_id, last_modified, None)
+                .await?;
+            return Ok(None);
         };
         let state = card_state(git, sha.clone()).await?;
         self.meta
-            .record_commit(repo.id, now_ms(), Some(state.into_main_state(sha)))
-            .await
+            .record_commit(
+                repo_id,
+                last_modified,
+                Some(state.into_main_state(sha.clone())),
+            )
+            .await?;
+        Ok(Some(sha))
     }
 
+    /// Deletes the repository: its folder goes aside first, then its row, then the folder
+    /// (see `repo_folders`), so a crash never leaves a folder in place without its row.
     pub async fn delete_repo(&self, caller: &Caller, addr: &RepoAddress) -> Result<()> {
         let repo = self
             .find_repo_row(addr)
@@ -319,12 +351,19 @@ impl Hub {
         caller.check_repo(&repo, Need::Admin)?;
         let lock = self.write_lock(repo.id);
         let _guard = lock.lock().await;
-        self.meta.delete_repo(repo.id).await?;
+        let moved = self.set_repo_folder_aside(&repo.storage_id).await?;
         self.forget_git(&repo.storage_id);
-        // The row is gone, so the folder is unreachable; removing it is cleanup, not correctness.
-        let path = self.repo_path(&repo.storage_id);
-        if let Err(e) = tokio::fs::remove_dir_all(&path).await {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove a deleted repo's folder");
+        if let Err(e) = self.meta.delete_repo(repo.id).await {
+            if moved {
+                self.restore_repo_folder(&repo.storage_id).await?;
+            }
+            return Err(e);
+        }
+        // The row is gone, so the folder is unreachable; removing it is cleanup, not
+        // correctness (what a failure leaves is discarded at the next start).
+        let aside = self.side_path(DELETING, &repo.storage_id);
+        if let Err(e) = self.discard_repo_folder(aside.clone()).await {
+            tracing::warn!(path = %aside.display(), error = %e, "could not remove a deleted repo's folder");
         }
         Ok(())
     }

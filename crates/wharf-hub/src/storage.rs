@@ -428,7 +428,7 @@ impl Hub {
 
     /// Finishes what an interrupted collection left aside: objects still recorded or linked go
     /// back, the others are deleted.
-    async fn recover_quarantine(&self, report: &mut GcReport) -> Result<()> {
+    pub(crate) async fn recover_quarantine(&self, report: &mut GcReport) -> Result<()> {
         for hash in self.blobs.quarantined(XORBS).await? {
             if self.meta.xet_xorb(&hash).await?.is_some() {
                 self.blobs.restore(XORBS, &hash).await?;

@@ -5,6 +5,7 @@
 //! violations, `Internal` for database faults.
 
 mod sqlite;
+mod sqlite_fsck;
 mod sqlite_storage;
 mod sqlite_xet;
 mod types;
@@ -219,6 +220,15 @@ pub trait MetaStore: Send + Sync {
     /// Deletes a xorb's row (and its dedup rows) if no file uses it and it was not recorded or
     /// touched at or after `cutoff`, in one statement; false otherwise.
     async fn delete_xet_xorb_if_garbage(&self, hash: &str, cutoff: i64) -> Result<bool>;
+
+    // --- consistency checks (wharf fsck) ---------------------------------------------------
+    /// The repo whose folder is named `storage_id`, if any.
+    async fn repo_by_storage_id(&self, storage_id: &str) -> Result<Option<Repo>>;
+    /// Every repository's folder, indexed head of `main` and last modification, by id: what
+    /// the start-up reconciliation compares with the refs (no card fields, no paging).
+    async fn repo_heads(&self) -> Result<Vec<RepoHead>>;
+    /// The distinct xorbs the terms of each registered Xet file use, by file.
+    async fn xet_file_xorbs(&self) -> Result<Vec<XetFileXorb>>;
 
     // --- caches of derived git data --------------------------------------------------------
     /// The stored last-commit answer (JSON `{path: commit id}`) of folder `dir` at `commit`.

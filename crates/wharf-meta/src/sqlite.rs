@@ -776,7 +776,7 @@ impl MetaStore for SqliteStore {
     }
 
     async fn link_lfs_object(&self, repo_id: i64, oid: &str, size: i64) -> Result<()> {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO repo_lfs_objects (repo_id, oid, size) VALUES (?, ?, ?) \
              ON CONFLICT (repo_id, oid) DO NOTHING",
         )
@@ -784,9 +784,14 @@ impl MetaStore for SqliteStore {
         .bind(oid)
         .bind(size)
         .execute(&self.pool)
-        .await
-        .db()?;
-        Ok(())
+        .await;
+        match done {
+            // The repository was deleted while its upload ran.
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(Error::repo_not_found())
+            }
+            other => other.db().map(drop),
+        }
     }
 
     async fn repo_lfs_object(&self, repo_id: i64, oid: &str) -> Result<Option<i64>> {
@@ -1068,6 +1073,27 @@ impl MetaStore for SqliteStore {
 
     async fn delete_xet_xorb_if_garbage(&self, hash: &str, cutoff: i64) -> Result<bool> {
         self.storage_delete_xorb(hash, cutoff).await
+    }
+
+    async fn repo_by_storage_id(&self, storage_id: &str) -> Result<Option<Repo>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            repo_cols!(),
+            " FROM repos r WHERE r.storage_id = ?"
+        ))
+        .bind(storage_id)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        row.as_ref().map(repo_from_row).transpose()
+    }
+
+    async fn repo_heads(&self) -> Result<Vec<crate::RepoHead>> {
+        self.fsck_repo_heads().await
+    }
+
+    async fn xet_file_xorbs(&self) -> Result<Vec<crate::XetFileXorb>> {
+        self.fsck_xet_file_xorbs().await
     }
 
     async fn folder_last_commits(

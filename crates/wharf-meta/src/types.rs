@@ -291,3 +291,27 @@ pub struct XetGarbage {
     /// Xorbs no live file uses (`size` = stored bytes).
     pub xorbs: Vec<GarbageItem>,
 }
+
+// --- consistency checks (wharf fsck) -------------------------------------------------------------
+
+/// What the start-up reconciliation compares with a repository's refs: its folder, the head of
+/// `main` the index shows, and when it was last modified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoHead {
+    pub id: i64,
+    pub storage_id: String,
+    pub repo_type: RepoType,
+    pub namespace: String,
+    pub name: String,
+    pub sha: Option<String>,
+    pub last_modified: i64,
+}
+
+/// One xorb a registered Xet file's terms use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XetFileXorb {
+    pub file_hash: String,
+    /// The LFS oid of the file.
+    pub sha256: String,
+    pub xorb_hash: String,
+}

@@ -10,6 +10,7 @@
 //! wharf [--data DIR] org member ORG NAME --role admin|write|read
 //! wharf [--data DIR] storage stats [--json]
 //! wharf [--data DIR] gc [--apply] [--grace DURATION] [--json]
+//! wharf [--data DIR] fsck [--repair] [--json] [--grace DURATION] [--full]
 //! ```
 
 use anyhow::{Context, Result, bail};
@@ -79,6 +80,23 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Check the data folder's consistency (git, index, LFS and Xet objects, leftovers of a
+    /// crash); exits non-zero when something is wrong and was not repaired.
+    Fsck {
+        /// Fix what can be fixed without losing anything (see the report).
+        #[arg(long)]
+        repair: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// While a server runs, leave leftovers younger than this alone (work in progress);
+        /// without a running server everything left over is stale.
+        #[arg(long, default_value = "1h", value_parser = crate::maintenance::parse_duration)]
+        grace: std::time::Duration,
+        /// Have git re-hash every object (without it: connectivity only).
+        #[arg(long)]
+        full: bool,
     },
     /// Git hooks (run by git itself during a push, not by people).
     #[command(subcommand, hide = true)]
@@ -255,6 +273,33 @@ pub async fn execute(cli: Cli) -> Result<()> {
             crate::maintenance::print_gc(&report, grace, json);
             Ok(())
         }
+        Command::Fsck {
+            repair,
+            json,
+            grace,
+            full,
+        } => {
+            let hub = open_hub(&cli.data).await?;
+            let options = wharf_hub::FsckOptions {
+                repair,
+                grace,
+                full,
+            };
+            let report = crate::maintenance::run_fsck(&hub, &cli.data, options).await?;
+            crate::maintenance::print_fsck(&report, json);
+            if !report.is_clean() {
+                bail!(
+                    "{} inconsistencies {}",
+                    report.unrepaired(),
+                    if repair {
+                        "could not be repaired"
+                    } else {
+                        "found (--repair fixes what it can)"
+                    }
+                );
+            }
+            Ok(())
+        }
         Command::Org(OrgCommand::Member { org, name, role }) => {
             let hub = open_hub(&cli.data).await?;
             let role = match role {
@@ -332,6 +377,10 @@ mod tests {
             &["wharf", "org", "member", "acme", "bob", "--role", "write"],
             &["wharf", "storage", "stats", "--json"],
             &["wharf", "gc", "--apply", "--grace", "0", "--json"],
+            &["wharf", "fsck"],
+            &[
+                "wharf", "fsck", "--repair", "--json", "--grace", "10m", "--full",
+            ],
         ];
         for f in forms {
             assert!(Cli::try_parse_from(*f).is_ok(), "{f:?}");

@@ -1,10 +1,11 @@
-//! `wharf storage stats` and `wharf gc`: what the data folder holds, and removing what no
-//! repository needs. Both open the data folder directly and are safe while `serve` runs.
+//! `wharf storage stats`, `wharf gc` and `wharf fsck`: what the data folder holds, removing
+//! what no repository needs, and checking (and repairing) its consistency. All open the data
+//! folder directly and are safe while `serve` runs.
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::time::Duration;
-use wharf_hub::{GcOptions, GcReport, Hub, StorageReport};
+use wharf_hub::{FsckOptions, FsckReport, GcOptions, GcReport, Hub, StorageReport};
 
 /// Parses a grace period: seconds, or a number with `s`, `m`, `h` or `d`.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
@@ -126,8 +127,9 @@ pub fn print_gc(report: &GcReport, grace: Duration, json: bool) {
     println!("  {freed} {}", human(report.freed_bytes()));
 }
 
-/// Runs one collection while holding `{data}/gc.lock`, so two never sweep at once.
-pub async fn run_gc(hub: &Hub, data: &Path, options: GcOptions) -> Result<GcReport> {
+/// Takes `{data}/gc.lock`: one `wharf gc` or `wharf fsck` at a time (fsck must not see objects
+/// a collection has just moved aside as lost).
+fn lock_maintenance(data: &Path) -> Result<std::fs::File> {
     let path = data.join("gc.lock");
     let lock = std::fs::File::options()
         .create(true)
@@ -137,15 +139,77 @@ pub async fn run_gc(hub: &Hub, data: &Path, options: GcOptions) -> Result<GcRepo
         .with_context(|| format!("cannot open {}", path.display()))?;
     if let Err(e) = lock.try_lock() {
         match e {
-            std::fs::TryLockError::WouldBlock => bail!("another wharf gc is running"),
+            std::fs::TryLockError::WouldBlock => {
+                bail!("another wharf gc or wharf fsck is running")
+            }
             std::fs::TryLockError::Error(e) => {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()));
             }
         }
     }
+    Ok(lock)
+}
+
+/// Runs one collection while holding `{data}/gc.lock`, so two never sweep at once.
+pub async fn run_gc(hub: &Hub, data: &Path, options: GcOptions) -> Result<GcReport> {
+    let lock = lock_maintenance(data)?;
     let report = hub.collect_garbage(options).await?;
     drop(lock);
     Ok(report)
+}
+
+/// Runs the checks while holding `{data}/gc.lock`.
+pub async fn run_fsck(hub: &Hub, data: &Path, options: FsckOptions) -> Result<FsckReport> {
+    let lock = lock_maintenance(data)?;
+    let report = hub.fsck(options).await?;
+    drop(lock);
+    Ok(report)
+}
+
+/// One line per check, then one per finding under it, then the verdict.
+pub fn print_fsck(report: &FsckReport, json: bool) {
+    if json {
+        println!("{}", report.to_json());
+        return;
+    }
+    let server = if report.server_running {
+        "a server is running: recent leftovers were left alone"
+    } else {
+        "no server running"
+    };
+    let mode = if report.repair {
+        "check and repair"
+    } else {
+        "check only"
+    };
+    println!(
+        "wharf fsck: {} repositories, {mode}, {server}",
+        report.repos
+    );
+    for c in &report.checks {
+        let repaired = c.findings.iter().filter(|f| f.repaired).count();
+        let status = match (c.findings.len(), repaired) {
+            (0, _) => "ok",
+            (n, r) if n == r => "fixed",
+            _ => "FAIL",
+        };
+        println!(
+            "  {status:<5} {:<15} {} ({} examined)",
+            c.check.name(),
+            c.title,
+            c.examined
+        );
+        for f in &c.findings {
+            let mark = if f.repaired { " [repaired]" } else { "" };
+            println!("          {}: {}{mark}", f.subject, f.problem);
+        }
+    }
+    let (found, left) = (report.problems(), report.unrepaired());
+    if found == 0 {
+        println!("clean");
+    } else {
+        println!("{found} found, {} repaired, {left} left", found - left);
+    }
 }
 
 #[cfg(test)]

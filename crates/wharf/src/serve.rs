@@ -32,6 +32,12 @@ pub async fn run_server(
     })
     .await
     .with_context(|| format!("cannot open the data folder {}", data.display()))?;
+    // Settles what a crash of the previous server left (see wharf_hub::fsck), and holds the
+    // data folder's serve.lock for as long as this server runs.
+    let _startup = hub
+        .reconcile_at_start()
+        .await
+        .context("start-up reconciliation failed")?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
