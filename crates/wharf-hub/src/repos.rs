@@ -484,9 +484,21 @@ mod tests {
         })
     }
 
-    /// The git folders under the hub's repos folder.
+    /// The repositories' git folders under the hub's repos folder, and anything left in its
+    /// side areas (`.creating`, `.deleting`, `.trash`).
     fn folders(hub: &Hub) -> usize {
-        std::fs::read_dir(&hub.repos_dir).map_or(0, |d| d.count())
+        let entries = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(dir).map_or(Vec::new(), |d| d.flatten().map(|e| e.path()).collect())
+        };
+        entries(&hub.repos_dir)
+            .into_iter()
+            .map(|p| {
+                let side = p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if side { entries(&p).len() } else { 1 }
+            })
+            .sum()
     }
 
     #[tokio::test]
