@@ -125,6 +125,22 @@ pub(crate) fn wants_lfs(rules: &LfsRules, path: &str, size: u64, sample: &[u8]) 
     size > 0 && (rules.is_lfs(path) || size > LFS_THRESHOLD || looks_binary(sample))
 }
 
+/// Longest commit title and description: every history page shows them.
+const MAX_SUMMARY_BYTES: usize = 1024;
+const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
+
+fn check_message(header: &CommitHeader) -> Result<()> {
+    if header.summary.len() > MAX_SUMMARY_BYTES {
+        return Err(Error::bad_request("The commit title is longer than 1 KiB"));
+    }
+    if header.description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(Error::bad_request(
+            "The commit description is longer than 64 KiB",
+        ));
+    }
+    Ok(())
+}
+
 fn commit_message(header: &CommitHeader) -> String {
     let summary = if header.summary.trim().is_empty() {
         "Commit with Wharf"
@@ -260,6 +276,7 @@ impl Hub {
         create_pr: bool,
     ) -> Result<CommitOutcome> {
         let handle = self.repo(caller, addr, Need::Write).await?;
+        check_message(&header)?;
         let changes = self.plan_changes(&handle, ops).await?;
         let branch = target_ref(rev)?;
         let lock = self.write_lock(handle.repo.id);
@@ -368,6 +385,26 @@ mod tests {
         assert!(!names_commit("4c7798", head), "too short");
         assert!(!names_commit("4c77983", head));
         assert!(!names_commit("zzzzzzz", head));
+    }
+
+    #[test]
+    fn commit_messages_are_bounded() {
+        let ok = CommitHeader {
+            summary: "s".repeat(MAX_SUMMARY_BYTES),
+            description: "d".repeat(MAX_DESCRIPTION_BYTES),
+            parent_commit: None,
+        };
+        assert!(check_message(&ok).is_ok());
+        let long_title = CommitHeader {
+            summary: "s".repeat(MAX_SUMMARY_BYTES + 1),
+            ..ok.clone()
+        };
+        assert!(check_message(&long_title).is_err());
+        let long_text = CommitHeader {
+            description: "d".repeat(MAX_DESCRIPTION_BYTES + 1),
+            ..ok
+        };
+        assert!(check_message(&long_text).is_err());
     }
 
     #[test]
