@@ -52,6 +52,11 @@ pub(crate) const MAX_MODULES: usize = 16;
 /// Longest sequence (prompt + generated) a decoder runs, whatever its config allows: bounds the
 /// rotary tables, the KV cache and the prefill's attention scores.
 pub(crate) const MAX_CONTEXT: usize = 4096;
+/// Memory one generation request may take beyond the model (KV cache, prefill attention): a
+/// decoder whose requests would need more at its full context runs a shorter one.
+pub(crate) const MAX_REQUEST_MEMORY: u64 = 1 << 30;
+/// Shortest context a decoder is served with; below it the model is refused.
+pub(crate) const MIN_CONTEXT: usize = 64;
 
 // ------------------------------------------------------------------ request limits
 
