@@ -286,6 +286,19 @@ def test_hostile_checkpoint_is_refused_and_the_server_survives(hub, tiny_models,
     server_still_answers(hub, tiny_repos)
 
 
+def test_tokenizer_that_multiplies_text_is_refused(hub, tiny_models, tiny_repos, tmp_path):
+    """Forty Replace("a", "aa") normalizers turned the first request's "a" into a terabyte."""
+    folder = copy_model(tiny_models, "tiny-bert-fill-mask", tmp_path)
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    doubling = {"type": "Replace", "pattern": {"String": "a"}, "content": "aa"}
+    tokenizer["normalizer"] = {"type": "Sequence", "normalizers": [doubling] * 40}
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    repo_id = upload(hub, folder)
+    r = post(hub, repo_id, {"inputs": "a [MASK]"}, token=hub.alice)
+    hub.assert_error(r, 400, message_contains="tokenizer.json")
+    server_still_answers(hub, tiny_repos)
+
+
 def copy_with_config(tiny_models, name, tmp_path, changes, drop=()):
     folder = copy_model(tiny_models, name, tmp_path)
     config = json.loads((folder / "config.json").read_text())

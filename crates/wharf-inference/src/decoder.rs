@@ -13,7 +13,7 @@ use crate::config::{Act, eos_ids, read_json_opt, str_key};
 use crate::error::{InferenceError, Result, load_err};
 use crate::limits::{
     MAX_CONTEXT, MAX_HEAD_DIM, MAX_HEADS, MAX_HIDDEN, MAX_INTERMEDIATE, MAX_LAYERS, MAX_POSITIONS,
-    MAX_VOCAB, ModelMemory, check_positive, config_usize,
+    MAX_REQUEST_MEMORY, MAX_VOCAB, MIN_CONTEXT, ModelMemory, check_positive, config_usize,
 };
 use crate::tokenize::TextTokenizer;
 use crate::weights::{Checkpoint, Weights};
@@ -224,9 +224,47 @@ struct DecoderShape {
     context: usize,
     /// Width of a rotary head; 0 for GPT-2 (learned positions, in the weights).
     rope_head_dim: usize,
+    layers: usize,
+    heads: usize,
+    /// Width of the keys (and of the values) cached per token and layer.
+    kv_width: usize,
 }
 
 impl DecoderShape {
+    /// Bytes one request of `tokens` tokens takes beyond the model: its KV cache (keys and
+    /// values of every layer, counted twice: a step concatenates a new cache before dropping
+    /// the old one) and the prefill's attention scores (heads x tokens x tokens, about three
+    /// copies alive at once: scores, masked scores, probabilities).
+    fn request_bytes(&self, tokens: usize) -> u64 {
+        let t = tokens as u64;
+        let kv = 2 * 2 * (self.layers as u64) * t * (self.kv_width as u64) * 4;
+        let scores = 3 * (self.heads as u64) * t * t * 4;
+        kv.saturating_add(scores)
+    }
+
+    /// Shortens the context until one request fits [`MAX_REQUEST_MEMORY`]; a model whose
+    /// requests cannot fit even a short context is refused.
+    fn fit_request_memory(mut self) -> Result<DecoderShape> {
+        let (mut lo, mut hi) = (0usize, self.context);
+        // The largest context whose request fits, by bisection (request_bytes grows with it).
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.request_bytes(mid) <= MAX_REQUEST_MEMORY {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if lo < MIN_CONTEXT {
+            return Err(InferenceError::TooLarge(format!(
+                "one request to this model needs more than {} MB even for {MIN_CONTEXT} tokens",
+                MAX_REQUEST_MEMORY >> 20
+            )));
+        }
+        self.context = lo;
+        Ok(self)
+    }
+
     /// Rotary sin and cos tables: (context, head_dim / 2) each, as f32.
     fn table_bytes(&self) -> u64 {
         (self.context as u64)
@@ -310,10 +348,14 @@ fn check_gpt2(cfg: &Value, ck: &Checkpoint) -> Result<DecoderShape> {
         &["n_positions", "n_ctx", "max_position_embeddings"],
         1024,
     )?;
-    Ok(DecoderShape {
+    DecoderShape {
         context: declared.min(positions),
         rope_head_dim: 0,
-    })
+        layers,
+        heads,
+        kv_width: n,
+    }
+    .fit_request_memory()
 }
 
 /// Llama, Qwen2 and Mistral: sizes against the limits, then every tensor candle will fetch
@@ -378,10 +420,14 @@ fn check_rope_family(cfg: &Value, model_type: &str, ck: &Checkpoint) -> Result<D
         expect(ck, &format!("{p}input_layernorm.weight"), &[h])?;
         expect(ck, &format!("{p}post_attention_layernorm.weight"), &[h])?;
     }
-    Ok(DecoderShape {
+    DecoderShape {
         context: context_of(cfg, &["max_position_embeddings"], 2048)?,
         rope_head_dim: hd,
-    })
+        layers,
+        heads,
+        kv_width: kvw,
+    }
+    .fit_request_memory()
 }
 
 // ---------------------------------------------------------------- GPT-2
@@ -565,4 +611,34 @@ pub(crate) fn logprob(logits: &Tensor, id: u32) -> Result<f32> {
     let max = logits.max(D::Minus1)?;
     let lse = (logits.broadcast_sub(&max)?.exp()?.sum_all()?.log()? + &max)?;
     Ok((logits.get(id as usize)? - lse)?.to_scalar::<f32>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(context: usize, layers: usize, heads: usize, kv_width: usize) -> DecoderShape {
+        DecoderShape {
+            context,
+            rope_head_dim: 64,
+            layers,
+            heads,
+            kv_width,
+        }
+    }
+
+    #[test]
+    fn the_context_shrinks_until_one_request_fits() {
+        // A tiny model keeps its whole context.
+        let tiny = shape(4096, 2, 4, 16).fit_request_memory().expect("tiny");
+        assert_eq!(tiny.context, 4096);
+        // Qwen2-0.5B's shape: 14 heads of prefill scores over 4096 tokens are 2.8 GB.
+        let qwen = shape(4096, 24, 14, 128).fit_request_memory().expect("qwen");
+        assert!((2048..4096).contains(&qwen.context), "{}", qwen.context);
+        assert!(qwen.request_bytes(qwen.context) <= MAX_REQUEST_MEMORY);
+        assert!(qwen.request_bytes(qwen.context + 1) > MAX_REQUEST_MEMORY);
+        // Caches too wide for even a short context are refused.
+        let absurd = shape(4096, 256, 1024, 32_768).fit_request_memory();
+        assert!(matches!(absurd, Err(InferenceError::TooLarge(_))));
+    }
 }

@@ -63,7 +63,12 @@ impl EncoderConfig {
             })?;
             check_positive(keys[0], n, max)
         };
-        let pad_id = config_usize(cfg, &["pad_token_id"], MAX_VOCAB)?.unwrap_or(default_pad);
+        // Lenient as before: some configs write -1 or null for "no pad token".
+        let pad_id = cfg
+            .get("pad_token_id")
+            .and_then(Value::as_u64)
+            .filter(|&id| id < MAX_VOCAB as u64)
+            .map_or(default_pad, |id| id as usize);
         let c = EncoderConfig {
             family,
             hidden: required(&["hidden_size", "dim"], MAX_HIDDEN)?,

@@ -44,14 +44,20 @@ pub(crate) const MAX_SHARDS: usize = 1024;
 pub(crate) const MAX_JSON_FILE: u64 = 4 << 20;
 /// tokenizer.json (the largest common ones, Gemma's and XLM-R's, are about 17 MB).
 pub(crate) const MAX_TOKENIZER_FILE: u64 = 64 << 20;
-/// A loaded tokenizer is counted at this many times its file size (its vocabulary maps,
-/// merges and added-token tries are larger than their JSON).
-pub(crate) const TOKENIZER_MEMORY_FACTOR: u64 = 6;
+/// A loaded tokenizer is counted at this many times its file size: its vocabulary maps, merges
+/// and added-token tries are larger than their JSON (all-MiniLM-L6-v2's 466 KB tokenizer.json
+/// added 5.9 MB of RSS once loaded, a 4 MB 200k-token BPE one 44 MB: 11-13x).
+pub(crate) const TOKENIZER_MEMORY_FACTOR: u64 = 12;
 /// sentence-transformers modules listed in modules.json.
 pub(crate) const MAX_MODULES: usize = 16;
 /// Longest sequence (prompt + generated) a decoder runs, whatever its config allows: bounds the
 /// rotary tables, the KV cache and the prefill's attention scores.
 pub(crate) const MAX_CONTEXT: usize = 4096;
+/// Memory one generation request may take beyond the model (KV cache, prefill attention): a
+/// decoder whose requests would need more at its full context runs a shorter one.
+pub(crate) const MAX_REQUEST_MEMORY: u64 = 1 << 30;
+/// Shortest context a decoder is served with; below it the model is refused.
+pub(crate) const MIN_CONTEXT: usize = 64;
 
 // ------------------------------------------------------------------ request limits
 

@@ -1,8 +1,9 @@
 //! Refuses a tokenizer.json that could make one request allocate without bound, before and
 //! after the tokenizers library loads it:
 //!
-//! - a normalizer (or decoder) chain that multiplies the text's length: forty `Replace("a",
-//!   "aa")` steps in a `Sequence` turn one byte into a terabyte, an allocation that aborts;
+//! - a normalizer, pre-tokenizer or decoder chain that multiplies the text's length: forty
+//!   `Replace("a", "aa")` steps (or forty `ByteLevel` pre-tokenizers, each turning a two-byte
+//!   character into two) in a `Sequence` turn one byte into a terabyte, an allocation that aborts;
 //! - a `Precompiled` character map whose header declares a larger table than it holds (the
 //!   loader reserves the declared size up front);
 //! - a Unigram vocabulary with very long pieces: the lattice of one word holds a node per
@@ -38,6 +39,8 @@ struct Parts {
     #[serde(default)]
     normalizer: Option<Value>,
     #[serde(default)]
+    pre_tokenizer: Option<Value>,
+    #[serde(default)]
     decoder: Option<Value>,
 }
 
@@ -64,7 +67,7 @@ impl Growth {
     }
 }
 
-/// Checks the normalizer and decoder of `tokenizer.json` before it is loaded.
+/// Checks the normalizer, pre-tokenizer and decoder of `tokenizer.json` before it is loaded.
 pub(crate) fn check_file(path: &Path) -> Result<()> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InferenceError::Load(format!("cannot read tokenizer.json: {e}")))?;
@@ -72,6 +75,7 @@ pub(crate) fn check_file(path: &Path) -> Result<()> {
         .map_err(|e| InferenceError::Load(format!("tokenizer.json: {e}")))?;
     for (what, step) in [
         ("normalizer", &parts.normalizer),
+        ("pre-tokenizer", &parts.pre_tokenizer),
         ("decoder", &parts.decoder),
     ] {
         let Some(step) = step.as_ref().filter(|v| !v.is_null()) else {
@@ -105,13 +109,13 @@ pub(crate) fn check_loaded(tk: &Tokenizer) -> Result<()> {
     Ok(())
 }
 
-/// How much one normalizer or decoder (or a sequence of them) can grow a text.
+/// How much one normalizer, pre-tokenizer or decoder (or a sequence of them) can grow a text.
 fn growth(step: &Value) -> Result<Growth> {
     let kind = step.get("type").and_then(Value::as_str).unwrap_or("");
     let text = |key: &str| step.get(key).and_then(Value::as_str).unwrap_or("");
     Ok(match kind {
         "Sequence" => {
-            let steps = ["normalizers", "decoders"]
+            let steps = ["normalizers", "pretokenizers", "decoders"]
                 .iter()
                 .find_map(|k| step.get(*k).and_then(Value::as_array));
             let mut total = Growth::SAME;
@@ -132,12 +136,17 @@ fn growth(step: &Value) -> Result<Growth> {
         "Lowercase" => Growth::times(LOWERCASE_GROWTH),
         // A byte becomes one character of at most two bytes.
         "ByteLevel" => Growth::times(2.0),
+        // Spaces become a replacement character (up to four bytes), and one may be prepended.
+        "Metaspace" => Growth { a: 4.0, b: 4.0 },
         // These only remove, map one character to one, or join tokens.
-        "Strip" | "StripAccents" | "Nmt" | "BPEDecoder" | "WordPiece" | "Metaspace" | "CTC"
-        | "Fuse" | "ByteFallback" => Growth::SAME,
+        "Strip" | "StripAccents" | "Nmt" | "BPEDecoder" | "WordPiece" | "CTC" | "Fuse"
+        | "ByteFallback" => Growth::SAME,
+        // Pre-tokenizers that only split the text.
+        "BertPreTokenizer" | "CharDelimiterSplit" | "Whitespace" | "WhitespaceSplit" | "Split"
+        | "Punctuation" | "Digits" | "UnicodeScripts" | "FixedLength" => Growth::SAME,
         other => {
             return Err(InferenceError::Load(format!(
-                "tokenizer.json: unknown normalizer or decoder {other:?}"
+                "tokenizer.json: unknown normalizer, pre-tokenizer or decoder {other:?}"
             )));
         }
     })
@@ -235,6 +244,13 @@ mod tests {
         let empty_regex = json!({"type": "Replace", "pattern": {"Regex": ""}, "content": "xyz"});
         assert_eq!(growth(&empty_regex).expect("regex").a, 4.0);
         assert!(growth(&json!({"type": "Mystery"})).is_err());
+        let gpt2 = json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Isolated"},
+            {"type": "ByteLevel", "add_prefix_space": false}]});
+        assert_eq!(growth(&gpt2).expect("gpt2").a, 2.0);
+        let bytes =
+            json!({"type": "Sequence", "pretokenizers": vec![json!({"type": "ByteLevel"}); 40]});
+        assert!(growth(&bytes).expect("byte levels").a > MAX_TEXT_GROWTH);
     }
 
     #[test]

@@ -229,6 +229,13 @@ fn pathological_tokenizers_are_load_errors() {
         let msg = load_error(&dir, name);
         assert!(msg.contains("tokenizer.json"), "{msg}");
     }
+    // Each ByteLevel pre-tokenizer turns a two-byte character into two of them.
+    let (_tmp, dir) = copy_of(name);
+    let byte_levels = json!({"type": "Sequence",
+        "pretokenizers": vec![json!({"type": "ByteLevel", "add_prefix_space": false}); 40]});
+    edit_json(&dir, "tokenizer.json", |t| t["pre_tokenizer"] = byte_levels);
+    let msg = load_error(&dir, name);
+    assert!(msg.contains("pre-tokenizer"), "{msg}");
     let (_tmp, dir) = copy_of(name);
     edit_json(&dir, "tokenizer.json", |t| {
         let vocab: Vec<Value> = (1..200).map(|n| json!(["a".repeat(n), -1.0])).collect();
