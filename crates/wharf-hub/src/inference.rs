@@ -218,8 +218,11 @@ impl Engine {
         }
     }
 
-    fn snapshot_dir(&self, commit: &str) -> PathBuf {
-        self.dir.join(commit)
+    /// A model's files, per repository and commit: two repositories may hold one commit whose
+    /// pointers resolve to different objects (content is read only from the objects each
+    /// repository owns), so one's snapshot never serves the other.
+    fn snapshot_dir(&self, key: &Key) -> PathBuf {
+        self.dir.join(format!("{}-{}", key.0, key.1))
     }
 
     /// Records that `(repo, rev)` now means `commit`; models of a commit no revision names
@@ -244,26 +247,28 @@ impl Engine {
         if still_named {
             return Vec::new();
         }
-        cache.entries.remove(&(repo_id, old.clone()));
-        self.retire_snapshots(&cache, vec![old])
+        let gone = (repo_id, old);
+        cache.entries.remove(&gone);
+        self.retire_snapshots(&cache, vec![gone])
     }
 
     /// Moves the snapshot folders of `commits` that no cache entry uses any more out of the
     /// way, and returns where they went (to delete later). The caller holds the cache lock, so
     /// no load of the same commit can pick a folder up while it is being deleted.
-    fn retire_snapshots(&self, cache: &Cache, commits: Vec<String>) -> Vec<PathBuf> {
+    fn retire_snapshots(&self, cache: &Cache, keys: Vec<Key>) -> Vec<PathBuf> {
         let mut retired = Vec::new();
-        for commit in commits {
-            if cache.entries.keys().any(|(_, k)| *k == commit) {
+        for key in keys {
+            if cache.entries.contains_key(&key) {
                 continue;
             }
+            let commit = &key.1;
             let mut nonce = [0u8; 8];
             // A failing random source only risks a name clash, which makes the rename fail.
             let _ = getrandom::fill(&mut nonce);
             let trash = self
                 .dir
-                .join(format!(".trash-{commit}-{}", hex::encode(nonce)));
-            match std::fs::rename(self.snapshot_dir(&commit), &trash) {
+                .join(format!(".trash-{}-{commit}-{}", key.0, hex::encode(nonce)));
+            match std::fs::rename(self.snapshot_dir(&key), &trash) {
                 Ok(()) => retired.push(trash),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -324,7 +329,7 @@ impl Engine {
             let Some(victim) = victim else { break };
             cache.entries.remove(&victim);
             tracing::info!(repo = victim.0, commit = %victim.1, "inference model evicted (memory budget)");
-            evicted.push(victim.1);
+            evicted.push(victim);
         }
         self.retire_snapshots(cache, evicted)
     }
@@ -547,7 +552,7 @@ impl Hub {
         let hub = self.clone();
         let (caller, addr, key) = (caller.clone(), address_of(handle), key.clone());
         tokio::spawn(async move {
-            let outcome = hub.load(&caller, &addr, &key.1, plan).await;
+            let outcome = hub.load(&caller, &addr, &key, plan).await;
             hub.settle(&key, id, outcome);
             let _ = tx.send(true);
         });
@@ -596,11 +601,11 @@ impl Hub {
         &self,
         caller: &Caller,
         addr: &RepoAddress,
-        commit: &str,
+        key: &Key,
         plan: Plan,
     ) -> Result<Arc<Loaded>> {
         let t0 = Instant::now();
-        let dir = self.materialize(caller, addr, commit, &plan.files).await?;
+        let dir = self.materialize(caller, addr, key, &plan.files).await?;
         let tag = plan.pipeline_tag;
         // The crate checks the checkpoint against its limits and its estimated memory (weights,
         // derived tables, tokenizer) against the budget before it reads any weights.
@@ -617,7 +622,7 @@ impl Hub {
                 })?;
         let bytes = model.approx_bytes();
         tracing::info!(
-            model = %addr.id(), %commit, task = model.task().as_str(),
+            model = %addr.id(), commit = %key.1, task = model.task().as_str(),
             architecture = model.architecture(), mb = bytes >> 20,
             ms = t0.elapsed().as_millis() as u64, "inference model loaded"
         );
@@ -647,12 +652,12 @@ impl Hub {
             Err(error) if ours => {
                 tracing::warn!(repo = key.0, commit = %key.1, error = %error, "inference model failed to load");
                 remember_failure(&mut cache, key, error);
-                stale = engine.retire_snapshots(&cache, vec![key.1.clone()]);
+                stale = engine.retire_snapshots(&cache, vec![key.clone()]);
             }
             _ => {}
         }
         if !ours {
-            stale = engine.retire_snapshots(&cache, vec![key.1.clone()]);
+            stale = engine.retire_snapshots(&cache, vec![key.clone()]);
         }
         drop(cache);
         remove_snapshots(stale);
@@ -738,17 +743,19 @@ impl Hub {
         ))
     }
 
-    /// Copies `files` at `commit` into `{data}/inference/{commit}/`: into a temp folder first,
-    /// every file fsynced, then renamed, so a crash never leaves a half snapshot behind.
+    /// Copies `files` at the key's commit into `{data}/inference/{repo id}-{commit}/`: into a
+    /// temp folder first, every file fsynced, then renamed, so a crash never leaves a half
+    /// snapshot behind.
     async fn materialize(
         &self,
         caller: &Caller,
         addr: &RepoAddress,
-        commit: &str,
+        key: &Key,
         files: &[String],
     ) -> Result<PathBuf> {
         let root = &self.inference.dir;
-        let dir = self.inference.snapshot_dir(commit);
+        let commit = key.1.as_str();
+        let dir = self.inference.snapshot_dir(key);
         if tokio::fs::try_exists(&dir).await? {
             return Ok(dir);
         }
@@ -766,7 +773,7 @@ impl Hub {
         };
         if let Err(e) = renamed {
             let _ = tokio::fs::remove_dir_all(&tmp).await;
-            // Another load of the same commit (another repository) finished first.
+            // Another load of the same repository and commit finished first.
             if !tokio::fs::try_exists(&dir).await? {
                 return Err(e.into());
             }
@@ -991,7 +998,7 @@ mod tests {
     fn models_of_commits_no_revision_names_are_dropped() {
         let tmp = tempfile::tempdir().expect("temp dir");
         let engine = Engine::new(tmp.path().to_path_buf());
-        std::fs::create_dir_all(tmp.path().join("aaa")).expect("snapshot dir");
+        std::fs::create_dir_all(tmp.path().join("1-aaa")).expect("snapshot dir");
         assert!(engine.note_head(1, "main", "aaa").is_empty());
         lock(&engine.cache).entries.insert(
             (1, "aaa".into()),
@@ -1008,6 +1015,6 @@ mod tests {
         assert!(lock(&engine.cache).entries.is_empty());
         // The snapshot is moved aside at once, so a new load of "aaa" cannot pick it up.
         assert_eq!(retired.len(), 1);
-        assert!(retired[0].is_dir() && !tmp.path().join("aaa").exists());
+        assert!(retired[0].is_dir() && !tmp.path().join("1-aaa").exists());
     }
 }
