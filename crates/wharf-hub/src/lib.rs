@@ -48,7 +48,7 @@ pub use inference::{
     legacy_zero_shot_answer, sse_frames, wants_stream,
 };
 pub use lfs::{LfsBatchOutcome, UploadTicket};
-pub use page_cache::CacheStats;
+pub use page_cache::{BoundedCache, CacheStats};
 pub use ratelimit::{RateClass, RateLimiter, RateLimits, RateStatus};
 pub use refs::CommitPage;
 pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate, StarterFile};

@@ -1,6 +1,6 @@
 //! Bounded in-memory caches for what the repository pages compute from content that never
 //! changes under its name (a blob id, an LFS oid, a pair of commits): parsed safetensors
-//! headers and diffs. A key names its content for good, so entries never go stale and the
+//! headers and diffs here, highlighted files and rendered cards in the web crate. A key names its content for good, so entries never go stale and the
 //! caches only need a size bound; eviction is first-in first-out. Each cache counts what it
 //! computed and what it answered from memory, so tests can see that work was done once.
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// A map with a total size bound (as the caller weighs its values).
-pub(crate) struct BoundedCache<V> {
+pub struct BoundedCache<V> {
     inner: Mutex<Entries<V>>,
     capacity: usize,
     hits: AtomicU64,
@@ -31,7 +31,7 @@ pub struct CacheStats {
 
 impl<V> BoundedCache<V> {
     /// A cache holding at most `capacity` bytes of values.
-    pub(crate) fn new(capacity: usize) -> BoundedCache<V> {
+    pub fn new(capacity: usize) -> BoundedCache<V> {
         BoundedCache {
             inner: Mutex::new(Entries {
                 map: HashMap::new(),
@@ -45,7 +45,7 @@ impl<V> BoundedCache<V> {
     }
 
     /// The value under `key`, counted as a hit or a miss.
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<V>> {
+    pub fn get(&self, key: &str) -> Option<Arc<V>> {
         let found = self
             .inner
             .lock()
@@ -64,7 +64,7 @@ impl<V> BoundedCache<V> {
 
     /// Stores `value` weighing `size` bytes (unless it alone exceeds the bound), evicting the
     /// oldest entries to make room; returns it shared.
-    pub(crate) fn insert(&self, key: String, value: V, size: usize) -> Arc<V> {
+    pub fn insert(&self, key: String, value: V, size: usize) -> Arc<V> {
         let value = Arc::new(value);
         if size > self.capacity {
             return value;
@@ -88,7 +88,7 @@ impl<V> BoundedCache<V> {
         value
     }
 
-    pub(crate) fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),

@@ -227,15 +227,20 @@ impl Hub {
         Ok(out)
     }
 
-    /// The storage of every repository and of the instance (`wharf storage stats`).
-    pub async fn storage_report(&self) -> Result<StorageReport> {
-        let blobs: HashMap<String, u64> = self
+    /// Every stored LFS blob's size, by oid.
+    pub(crate) async fn lfs_blob_sizes(&self) -> Result<HashMap<String, u64>> {
+        Ok(self
             .blobs
             .list(ObjectKind::Lfs)
             .await?
             .into_iter()
             .map(|o| (o.key, o.size))
-            .collect();
+            .collect())
+    }
+
+    /// The storage of every repository and of the instance (`wharf storage stats`).
+    pub async fn storage_report(&self) -> Result<StorageReport> {
+        let blobs = self.lfs_blob_sizes().await?;
         let xorbs_on_disk = self.blobs.list(XORBS).await?;
         let mut links: HashMap<i64, Vec<wharf_meta::LfsLink>> = HashMap::new();
         for link in self.meta.lfs_links(None).await? {

@@ -1,7 +1,7 @@
 //! Git's LFS pointers against the ownership links, the links against the blob store, Xet
 //! files against their xorbs, and what an interrupted `wharf gc` left aside.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use wharf_blob::{ObjectKind, Space};
 use wharf_core::Result;
@@ -131,13 +131,7 @@ impl Hub {
             entry.1 += 1;
         }
         run.examined(Check::LfsObjects, linked.len() as u64);
-        let blobs: HashMap<String, u64> = self
-            .blobs
-            .list(ObjectKind::Lfs)
-            .await?
-            .into_iter()
-            .map(|o| (o.key, o.size))
-            .collect();
+        let blobs = self.lfs_blob_sizes().await?;
         let without_blob: Vec<String> = linked
             .keys()
             .filter(|o| !blobs.contains_key(*o))
