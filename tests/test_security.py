@@ -207,6 +207,8 @@ def test_gated_content_is_refused_on_every_route(hub, gated_repo, git):
         assert r.headers.get("X-Error-Code") == "GatedRepo" or r.status_code == 401
         r = hub.request("GET", f"/api/models/{repo}/xet-read-token/main", token)
         hub.assert_error(r, 403, code="GatedRepo")
+        r = hub.request("GET", f"/api/models/{repo}/auth-check", token)
+        hub.assert_error(r, 403, code="GatedRepo")
     # git fetch: bob is asked for credentials he does not have access with.
     done = git.clone(repo, "gated-bob", hub.bob, check=False)
     assert done.returncode != 0

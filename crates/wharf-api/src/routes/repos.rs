@@ -219,12 +219,13 @@ async fn info(
     )))
 }
 
-/// `auth-check`: 200 when the caller may read (or, for `/write`, write) the repo.
+/// `auth-check`: 200 when the caller may download the repo's files (`GatedRepo` for a gated
+/// repository the caller has no access to, as the client expects).
 pub async fn auth_check(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Path(p): Path<RepoPath>,
 ) -> ApiResult<Json<Value>> {
-    s.hub.repo(&caller, &p.address()?, Need::Read).await?;
+    s.hub.repo(&caller, &p.address()?, Need::Download).await?;
     Ok(Json(j!({})))
 }
