@@ -325,6 +325,7 @@ impl Hub {
         let head = head.to_string();
         blocking(move || {
             let refs = git.refs()?;
+            crate::ref_rules::check_room(crate::ref_rules::count(&refs), 1)?;
             let next = refs
                 .pull_requests
                 .iter()

@@ -198,6 +198,7 @@ impl Hub {
 
 /// One line of pre-receive input.
 struct RefUpdate {
+    old: String,
     new: String,
     name: String,
 }
@@ -207,8 +208,8 @@ fn parse_updates(input: &str) -> Vec<RefUpdate> {
         .lines()
         .filter_map(|l| {
             let mut it = l.split_whitespace();
-            let _old = it.next()?;
             Some(RefUpdate {
+                old: it.next()?.to_string(),
                 new: it.next()?.to_string(),
                 name: it.next()?.to_string(),
             })
@@ -359,7 +360,20 @@ async fn check_update(meta: &dyn MetaStore, repo_id: i64, u: &RefUpdate) -> Resu
 /// rule is broken. Runs inside the repository directory with git's quarantine environment.
 pub async fn pre_receive(meta: &dyn MetaStore, repo_id: i64, input: &str) -> Result<Vec<String>> {
     let mut refusals = Vec::new();
-    for update in parse_updates(input) {
+    let updates = parse_updates(input);
+    let created = updates
+        .iter()
+        .filter(|u| u.old == ZERO_OID && u.new != ZERO_OID)
+        .count();
+    if created > 0 {
+        let existing = git_output(&["for-each-ref", "--format=x"], None).await?;
+        let existing = existing.iter().filter(|b| **b == b'\n').count();
+        if let Err(e) = crate::ref_rules::check_room(existing, created) {
+            refusals.push(e.message);
+            return Ok(refusals);
+        }
+    }
+    for update in updates {
         refusals.extend(check_update(meta, repo_id, &update).await?);
     }
     Ok(refusals)

@@ -1,6 +1,7 @@
 //! Branches, tags and history.
 
 use crate::access::Need;
+use crate::ref_rules;
 use crate::{Caller, Hub, RepoAddress, blocking};
 use wharf_core::{Error, Result};
 use wharf_git::{CommitInfo, RefExpect, Refs, is_valid_ref_name};
@@ -57,7 +58,11 @@ impl Hub {
             .await?;
         let git = handle.git.clone();
         let full = format!("refs/heads/{branch}");
-        blocking(move || git.set_ref(&full, &target, RefExpect::MustNotExist)).await
+        blocking(move || {
+            ref_rules::check_room(ref_rules::count(&git.refs()?), 1)?;
+            git.set_ref(&full, &target, RefExpect::MustNotExist)
+        })
+        .await
     }
 
     pub async fn delete_branch(
@@ -92,7 +97,11 @@ impl Hub {
         let target = self.resolve_revision(&handle, rev).await?;
         let git = handle.git.clone();
         let full = format!("refs/tags/{tag}");
-        blocking(move || git.set_ref(&full, &target, RefExpect::MustNotExist)).await
+        blocking(move || {
+            ref_rules::check_room(ref_rules::count(&git.refs()?), 1)?;
+            git.set_ref(&full, &target, RefExpect::MustNotExist)
+        })
+        .await
     }
 
     pub async fn delete_tag(&self, caller: &Caller, addr: &RepoAddress, tag: &str) -> Result<()> {
