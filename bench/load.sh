@@ -12,7 +12,8 @@
 #   BENCH_HASH_CHECKS downloads whose sha256 is checked (4/2), BENCH_NGINX=0 skips the nginx reference
 #   BENCH_IDLE silent connections (1000/100), BENCH_PARTIAL half-open ones (= BENCH_IDLE),
 #   BENCH_PROBES latency probes (200/50)
-#   BENCH_SLOW slow clients per target: commit, LFS, xorb (50/10), BENCH_SLOW_SECS window (90/35)
+#   BENCH_SLOW slow clients per target: commit, LFS, xorb (50/10), BENCH_SLOW_SECS window (90/35);
+#   per target: BENCH_SLOW_COMMIT, BENCH_SLOW_LFS, BENCH_SLOW_XORB (default BENCH_SLOW)
 #   BENCH_PHASES subset of writers,downloads,idle,slow
 #   BENCH_SERVER_NOFILE soft open-files limit of the server (default: inherited)
 #   WHARF_BIN, BENCH_TMP, BENCH_KEEP=1 (see bench/lib.sh)
@@ -173,13 +174,13 @@ if has_phase idle && ((IDLE + PARTIAL > 0)); then
 fi
 
 # ---------------------------------------------------------------- 4. slow bodies
-if has_phase slow && ((SLOW > 0)); then
+if has_phase slow && ((SLOW + ${BENCH_SLOW_COMMIT:-0} + ${BENCH_SLOW_LFS:-0} + ${BENCH_SLOW_XORB:-0} > 0)); then
     bench_create_repo slow
     log "phase 4: $SLOW slow clients per target for $SLOW_SECS s"
     SILENT=5 DEADLINE=5
     [[ $QUICK == 1 ]] && SILENT=2 DEADLINE=2
     phase slow slow "$BASE" "$TOKEN" bench/slow --pid "$WHARF_PID" --window "$SLOW_SECS" \
-        --commit "$SLOW" --lfs "$SLOW" --xorb "$SLOW" --silent "${BENCH_SILENT:-$SILENT}" --xorb-deadline "${BENCH_XORB_DEADLINE:-$DEADLINE}" \
+        --commit "${BENCH_SLOW_COMMIT:-$SLOW}" --lfs "${BENCH_SLOW_LFS:-$SLOW}" --xorb "${BENCH_SLOW_XORB:-$SLOW}" --silent "${BENCH_SILENT:-$SILENT}" --xorb-deadline "${BENCH_XORB_DEADLINE:-$DEADLINE}" \
         --python "$PY" --tmp "$TMP"
 fi
 
@@ -190,7 +191,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$ROOT/bench/out"
 OUT=$ROOT/bench/out/load-$STAMP.txt
 CMD="$(for v in WHARF_BIN BENCH_LOAD_QUICK BENCH_WRITERS BENCH_COMMITS BENCH_SIZE_MB BENCH_DOWNLOADS BENCH_HASH_CHECKS BENCH_NGINX \
-    BENCH_IDLE BENCH_PARTIAL BENCH_PROBES BENCH_SLOW BENCH_SLOW_SECS BENCH_PHASES BENCH_SERVER_NOFILE; do
+    BENCH_IDLE BENCH_PARTIAL BENCH_PROBES BENCH_SLOW BENCH_SLOW_COMMIT BENCH_SLOW_LFS BENCH_SLOW_XORB BENCH_SLOW_SECS BENCH_PHASES BENCH_SERVER_NOFILE; do
     if [[ -n ${!v:-} ]]; then printf '%s=%s ' "$v" "${!v}"; fi
 done)bench/load.sh"
 "$PY" - "$TMP/meta.json" "$TMP/wharf.log" <<EOF
