@@ -71,15 +71,27 @@ HELPER=$ROOT/bench/load_bench.py
 BUSY_BEFORE=$(cpu_busy)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "binary: $WHARF ($WHARF_VERSION, rev $GIT_REV); machine ${BUSY_BEFORE}% busy, load $LOAD_BEFORE"
-if [[ -n ${BENCH_SERVER_NOFILE:-} ]]; then
-    # The server inherits the limit; the driver gets its own back.
-    OWN_NOFILE=$(ulimit -S -n)
-    ulimit -S -n "$BENCH_SERVER_NOFILE"
-    bench_start_server
-    ulimit -S -n "$OWN_NOFILE"
-else
-    bench_start_server
-fi
+# A fresh server process (same data folder) for every phase, so that each phase's peak RSS is
+# its own and not what an earlier phase left behind.
+start_server() {
+    if [[ -n ${BENCH_SERVER_NOFILE:-} ]]; then
+        # The server inherits the limit; the driver gets its own back.
+        local own
+        own=$(ulimit -S -n)
+        ulimit -S -n "$BENCH_SERVER_NOFILE"
+        bench_start_server
+        ulimit -S -n "$own"
+    else
+        bench_start_server
+    fi
+}
+restart_server() {
+    stop_pid "$WHARF_PID"
+    WHARF_PID=""
+    start_server
+    log "server restarted: pid $WHARF_PID on $BASE, RSS $(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$WHARF_PID/status") MiB"
+}
+start_server
 SERVER_NOFILE=$(awk '/^Max open files/ { print $4 }' "/proc/$WHARF_PID/limits")
 SERVER_RSS0=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$WHARF_PID/status")
 log "server: pid $WHARF_PID on $BASE, open files limit $SERVER_NOFILE, RSS $SERVER_RSS0 MiB"
@@ -120,6 +132,7 @@ if has_phase downloads && ((DOWNLOADS > 0)); then
     OBJ=$DATA/lfs/objects/${OID:0:2}/${OID:2:2}/$OID
     [[ -f $OBJ ]] || die "stored object not found at $OBJ"
     cat "$OBJ" >/dev/null # page cache: the comparison is about serving, not the disk
+    restart_server # the upload's buffers are not the downloads'
     log "phase 2: $DOWNLOADS concurrent downloads from wharf"
     phase downloads-wharf downloads "$BASE/bench/big/resolve/main/big.bin" --label wharf --pid "$WHARF_PID" \
         --header "Authorization: Bearer $TOKEN" --count "$DOWNLOADS" --size "$SIZE" --sha256 "$OID" --hash-checks "$HASH_CHECKS"
@@ -169,12 +182,14 @@ fi
 
 # ---------------------------------------------------------------- 3. idle connections
 if has_phase idle && ((IDLE + PARTIAL > 0)); then
+    restart_server
     log "phase 3: $IDLE silent + $PARTIAL half-open connections (takes the 30 s header timeout and more)"
     phase idle idle "$BASE" --pid "$WHARF_PID" --idle "$IDLE" --partial "$PARTIAL" --probes "$PROBES"
 fi
 
 # ---------------------------------------------------------------- 4. slow bodies
 if has_phase slow && ((SLOW + ${BENCH_SLOW_COMMIT:-0} + ${BENCH_SLOW_LFS:-0} + ${BENCH_SLOW_XORB:-0} > 0)); then
+    restart_server
     bench_create_repo slow
     log "phase 4: $SLOW slow clients per target for $SLOW_SECS s"
     SILENT=5 DEADLINE=5
@@ -206,7 +221,7 @@ json.dump({
     "binary": "$WHARF ($WHARF_VERSION, rev $GIT_REV)",
     "machine": "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)",
     "others": "CPU ${BUSY_BEFORE}% busy before, ${BUSY_AFTER}% after (load average $LOAD_BEFORE -> $LOAD_AFTER); client and server share the machine",
-    "server": "fresh data folder, WHARF_RATE_LIMITS=off, open files limit $SERVER_NOFILE, RSS after start $SERVER_RSS0 MiB",
+    "server": "fresh data folder, a new server process for every phase, WHARF_RATE_LIMITS=off, open files limit $SERVER_NOFILE, RSS after start $SERVER_RSS0 MiB",
     "command": "$CMD",
 }, open(sys.argv[1], "w"))
 EOF

@@ -59,15 +59,22 @@ def stats_ms(values):
 # ------------------------------------------------------------------------------ process stats
 
 
-def proc_status(pid, key):
+def proc_field(pid, key):
+    """A number of /proc/PID/status (kB for memory fields)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024  # kB -> MiB
+                    return int(line.split()[1])
     except OSError:
         pass
     return None
+
+
+def proc_status(pid, key):
+    """A memory field of /proc/PID/status, in MiB."""
+    v = proc_field(pid, key)
+    return None if v is None else v / 1024
 
 
 def fd_count(pid):
@@ -87,6 +94,7 @@ class Sampler(threading.Thread):
         self.stop_event = threading.Event()
         self.rss_max = 0.0
         self.fds_max = 0
+        self.threads_max = 0
         self.rss_start = proc_status(pid, "VmRSS")
         self.fds_start = fd_count(pid)
         try:
@@ -103,6 +111,9 @@ class Sampler(threading.Thread):
             rss = proc_status(self.pid, "VmRSS")
             if rss is not None:
                 self.rss_max = max(self.rss_max, rss)
+            threads = proc_field(self.pid, "Threads")
+            if threads is not None:
+                self.threads_max = max(self.threads_max, threads)
             if i % 5 == 0:
                 n = fd_count(self.pid)
                 if n is not None:
@@ -125,6 +136,8 @@ class Sampler(threading.Thread):
             "fds_start": self.fds_start,
             "fds_max": self.fds_max,
             "fds_end": fd_count(self.pid),
+            "threads_max": self.threads_max,
+            "threads_end": proc_field(self.pid, "Threads"),
         }
 
 
@@ -851,8 +864,9 @@ def cmd_slow(a):
         "xorb": {"target": "xorb", "declared": a.xorb_bytes, "rate": "1 B/s", "deadline_s": xet_deadline(a.xorb_bytes)},
         "lfs-silent": {"target": "lfs", "declared": a.lfs_bytes, "rate": "16 B, then nothing"},
     }
-    # Order of arrival: the small xorbs first (so that they get their memory and meet their
-    # deadline), then the three large kinds interleaved, then the silent ones.
+    # Order of arrival: the small xorbs first, one second ahead (so that they get their memory
+    # and meet their deadline), then the three large kinds interleaved, then the silent ones.
+    # Which of the large ones get memory from the budget is up to the server's scheduling.
     plan = [("xorb-deadline", None)] * a.xorb_deadline
     for k in range(max(a.commit, a.lfs, a.xorb)):
         if k < a.lfs:
@@ -867,7 +881,11 @@ def cmd_slow(a):
     clients, open_errors, lfs_k = [], collections.Counter(), 0
     log(f"slow: opening {len(plan)} slow-body requests, watching them for {a.window} s")
     t_start = time.monotonic()
+    previous = None
     for g, _ in plan:
+        if previous == "xorb-deadline" and g != previous:
+            time.sleep(1.0)  # their reservations are made before the large ones arrive
+        previous = g
         declared = groups[g]["declared"]
         try:
             if g == "commit":
@@ -980,6 +998,11 @@ def fmt(v, nd=0):
     return str(v)
 
 
+def mem_line(m):
+    return (f"peak RSS {m['peak_mib']} MiB (VmHWM {m['vmhwm_mib']}, sampled {m['rss_peak_sampled_mib']}); RSS at start {m['rss_start_mib']} MiB, "
+            f"at end {m['rss_end_mib']} MiB; threads max {m.get('threads_max')}, at end {m.get('threads_end')}; fds max {m['fds_max']}")
+
+
 def cmd_report(a):
     meta = json.load(open(a.meta))
     phases = {}
@@ -1014,7 +1037,7 @@ def cmd_report(a):
         p(f"   request latency: 200 p50 {w['request_200'].get('p50_ms')} / p95 {w['request_200'].get('p95_ms')} ms; 412 p50 {w['request_412'].get('p50_ms')} / p95 {w['request_412'].get('p95_ms')} ms")
         if w["errors"] or w["samples"]:
             p(f"   errors: {w['errors']}; sample messages: {w['samples']}")
-        p(f"   server peak RSS {w['memory']['peak_mib']} MiB (start {w['memory']['rss_start_mib']} MiB)")
+        p(f"   server {mem_line(w['memory'])}")
         rows += [
             ("writers x commits", f"{w['writers']} x {w['commits_each']}", "", ""),
             ("commits acknowledged", f"{w['acked']} / {w['commits_wanted']}", f"{w['commits_wanted']}", verdict(w["acked"] == w["commits_wanted"])),
@@ -1038,7 +1061,7 @@ def cmd_report(a):
               f"first byte p50 {x['ttfb'].get('p50_ms')} ms, max {x['ttfb'].get('max_ms')} ms")
             if x["errors"]:
                 p(f"           errors: {x['errors']}")
-        p(f"   wharf peak RSS {d['memory']['peak_mib']} MiB (VmHWM {d['memory']['vmhwm_mib']}, sampled {d['memory']['rss_peak_sampled_mib']}; start {d['memory']['rss_start_mib']}), fds max {d['memory']['fds_max']}")
+        p(f"   wharf {mem_line(d['memory'])}")
         if n and n.get("reference_memory"):
             p(f"   nginx worker peak RSS {n['reference_memory'][0]['peak_mib']} MiB")
         ok = d["complete"] == d["count"] and d["hash_ok"] == d["hash_checks"]
@@ -1059,6 +1082,7 @@ def cmd_report(a):
         for kind, x in i["drops"].items():
             p(f"   {kind:8}: {x['dropped']}/{x['opened']} dropped by the server, after {x['drop_s_min']}-{x['drop_s_max']} s (median {x['drop_s_median']}); before the timeout: {x['dropped_before_timeout']}; still open: {x['still_open']}")
         p(f"   how they ended: {i['how']}")
+        p(f"   server {mem_line(i['memory'])}")
         held_ok = i["loaded"]["n"] == i["probes"] and not i["watch"]["failures"] and (i["watch"].get("max_ms") or 0) < a.stall_ms
         drops_ok = all(x["still_open"] == 0 and x["dropped"] == x["opened"] and x["dropped_before_timeout"] == 0 for x in i["drops"].values())
         rows += [
@@ -1087,7 +1111,7 @@ def cmd_report(a):
             if bad:
                 p("         failed or slow (start s, outcome, seconds): " + ", ".join(f"{t[0]} {t[1]} {t[2]}" for t in bad[:8]) + (" ..." if len(bad) > 8 else ""))
         p(f"   after the slow clients left: " + "; ".join(f"{k} {v['outcome']} in {v['seconds']} s" for k, v in s["recovery"].items()))
-        p(f"   server peak RSS {s['memory']['peak_mib']} MiB, fds max {s['memory']['fds_max']}")
+        p(f"   server {mem_line(s['memory'])}")
         # Normal traffic must succeed, and not wait behind the slow clients either (rows below).
         held = sum(s["held_at_end"].values())
         rows += [
