@@ -116,7 +116,7 @@ PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 WHARF_URL=http://bench:$TOKEN@127.0.0.1:$PORT/bench/$REPO
 
-HOME=$TMP/srv-home WHARF_XET_CONVERT_DELAY=86400 WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >"$TMP/wharf.log" 2>&1 &
+HOME=$TMP/srv-home WHARF_RATE_LIMITS=off WHARF_XET_CONVERT_DELAY=86400 WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >"$TMP/wharf.log" 2>&1 &
 WHARF_PID=$!
 for ((i = 0; ; i++)); do
     curl -sf -o /dev/null "$BASE/api/models" && break

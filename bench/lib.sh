@@ -85,13 +85,14 @@ bench_setup() {
     TOKEN=$("$WHARF" --data "$DATA" token add bench --role write | tail -n1)
 }
 
-# Starts `wharf serve` on a free loopback port (log in $TMP/wharf.log) and waits until it
-# answers. Background LFS-to-Xet conversion is pushed out of the run.
+# Starts `wharf serve` on a free loopback port (log appended to $TMP/wharf.log) and waits until it
+# answers. Background LFS-to-Xet conversion is pushed out of the run, and request rate limits
+# are off: a benchmark is one client hammering the server, which the limits exist to stop.
 bench_start_server() {
     PORT=$(free_port)
     BASE=http://127.0.0.1:$PORT
-    WHARF_XET_CONVERT_DELAY=86400 WHARF_LOG=${WHARF_LOG:-warn} \
-        "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >"$TMP/wharf.log" 2>&1 &
+    WHARF_RATE_LIMITS=off WHARF_XET_CONVERT_DELAY=86400 WHARF_LOG=${WHARF_LOG:-warn} \
+        "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >>"$TMP/wharf.log" 2>&1 &
     WHARF_PID=$!
     local i
     for ((i = 0; i < 300; i++)); do

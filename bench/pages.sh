@@ -120,7 +120,7 @@ PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 
 start_server() {
-    HOME=$TMP/srv-home WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >>"$TMP/wharf.log" 2>&1 &
+    HOME=$TMP/srv-home WHARF_RATE_LIMITS=off WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >>"$TMP/wharf.log" 2>&1 &
     WHARF_PID=$!
     local i
     for ((i = 0; ; i++)); do

@@ -109,7 +109,7 @@ AUTH="Authorization: Bearer $TOKEN"
 
 start_wharf() { # $1: log suffix
     # Background LFS-to-Xet conversion would compete with the timed transfers.
-    WHARF_XET_CONVERT_DELAY=86400 WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >"$TMP/wharf-$1.log" 2>&1 &
+    WHARF_RATE_LIMITS=off WHARF_XET_CONVERT_DELAY=86400 WHARF_LOG=warn "$WHARF" --data "$DATA" serve --listen "127.0.0.1:$PORT" >"$TMP/wharf-$1.log" 2>&1 &
     WHARF_PID=$!
     local i
     for ((i = 0; i < 200; i++)); do
