@@ -394,3 +394,23 @@ def test_api_commits_do_not_publish_the_authors_email(hub, git):
     emails = set(git.out("log", "--format=%ae%n%ce", cwd=clone).split())
     assert "alice@example.com" not in emails
     assert "alice@users.noreply.wharf" in emails
+
+
+def test_a_push_of_more_refs_than_a_repo_may_hold_is_refused(hub, git):
+    repos = Path(hub.data_dir) / "repos"
+    before = {p.name for p in repos.glob("*.git")}
+    repo = hub.create_repo(hub.alice, prefix="many-refs")
+    (folder,) = [p for p in repos.glob("*.git") if p.name not in before]
+    clone = git.clone(repo, "many-refs", hub.alice)
+    head = git.head(clone)
+    # The repository already holds 9,998 tags (written as packed refs on the server, which is
+    # what ten thousand pushed refs cost a client to send): two more fit, three do not.
+    packed = folder / "packed-refs"
+    old = packed.read_text() if packed.exists() else "# pack-refs with: peeled fully-peeled sorted \n"
+    packed.write_text(old + "".join(f"{head} refs/tags/old{i:05d}\n" for i in range(9_998)))
+    for name in ("a", "b", "c"):
+        git.run("tag", name, cwd=clone)
+    assert_refused(git.push(clone, "origin", "a", "b", "c"), "at most 10000 branches, tags and pull requests")
+    assert git.push(clone, "origin", "a").returncode == 0
+    r = hub.request("POST", f"/api/models/{repo}/tag/main", hub.alice, json={"tag": "api"})
+    hub.assert_error(r, 400, message_contains="at most 10000 branches, tags and pull requests")

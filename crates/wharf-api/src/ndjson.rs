@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use wharf_core::{Error, ErrorKind, Result};
-use wharf_hub::{CommitHeader, CommitOp, MAX_GIT_BLOB};
+use wharf_hub::{CommitHeader, CommitOp, MAX_GIT_BLOB, MemoryReservation};
 
 /// Longest line: a 10 MiB file in base64 (13.4 MiB) with its JSON around it.
 pub const MAX_LINE: usize = 16 << 20;
@@ -177,14 +177,24 @@ pub fn parse_commit(body: &[u8]) -> Result<(CommitHeader, Vec<CommitOp>)> {
 }
 
 /// Reads a commit body as it streams in: at most `limit` bytes in all, each line parsed as soon
-/// as it is complete, so only the current line and the decoded operations are ever held.
-pub async fn read_commit(body: Body, limit: usize) -> Result<(CommitHeader, Vec<CommitOp>)> {
-    let mut stream = body.into_data_stream();
+/// as it is complete, so only the current line and the decoded operations are ever held, and
+/// `memory` grows with what was read. The body must keep the hub's minimal upload pace.
+pub async fn read_commit(
+    body: Body,
+    limit: usize,
+    memory: &mut MemoryReservation,
+) -> Result<(CommitHeader, Vec<CommitOp>)> {
+    let stream = body
+        .into_data_stream()
+        .map(|piece| piece.map_err(std::io::Error::other))
+        .boxed();
+    let mut stream = wharf_hub::uploads::paced(stream);
     let mut parser = CommitParser::default();
     let mut pending: Vec<u8> = Vec::new();
     let mut total = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| Error::bad_request("The commit body was interrupted"))?;
+        let chunk = chunk
+            .map_err(|e| Error::bad_request(format!("The commit body was interrupted: {e}")))?;
         total = total.saturating_add(chunk.len());
         if total > limit {
             return Err(too_large(format!(
@@ -192,6 +202,7 @@ pub async fn read_commit(body: Body, limit: usize) -> Result<(CommitHeader, Vec<
                 limit >> 20
             )));
         }
+        memory.cover(total as u64).await?;
         let mut rest: &[u8] = &chunk;
         while let Some(at) = rest.iter().position(|b| *b == b'\n') {
             pending.extend_from_slice(&rest[..at]);
@@ -279,13 +290,30 @@ mod tests {
             .chunks(7)
             .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
             .collect();
+        let dir = tempfile::tempdir().expect("dir");
+        let hub = wharf_hub::Hub::open(&wharf_hub::HubConfig {
+            data_dir: dir.path().to_path_buf(),
+        })
+        .await
+        .expect("hub");
+        let mut memory = hub.reserve_memory(1).await.expect("reserve");
         let body = Body::from_stream(futures::stream::iter(pieces));
-        let (h, ops) = read_commit(body, 1 << 20).await.expect("parse");
+        let (h, ops) = read_commit(body, 1 << 20, &mut memory)
+            .await
+            .expect("parse");
         assert_eq!((h.summary.as_str(), ops.len()), ("s", 1));
-        let e = read_commit(Body::from(text), 10).await.expect_err("limit");
+        let e = read_commit(Body::from(text), 10, &mut memory)
+            .await
+            .expect_err("limit");
         assert_eq!(e.kind, ErrorKind::PayloadTooLarge);
         let endless = Body::from(vec![b'x'; MAX_LINE + 10]);
-        let e = read_commit(endless, usize::MAX).await.expect_err("line");
+        let e = read_commit(endless, usize::MAX, &mut memory)
+            .await
+            .expect_err("line");
         assert_eq!(e.kind, ErrorKind::PayloadTooLarge);
+        assert!(
+            memory.bytes() >= (MAX_LINE as u64),
+            "the reservation grew with the body"
+        );
     }
 }

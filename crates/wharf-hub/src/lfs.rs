@@ -168,7 +168,7 @@ impl Hub {
 
     /// Checks a transfer URL's signature, then takes the access decision again for the
     /// principal it was issued to: it must still be allowed `need` on the repository now.
-    async fn check_ticket(&self, kind: TransferKind, t: &UploadTicket) -> Result<()> {
+    async fn check_ticket(&self, kind: TransferKind, t: &UploadTicket) -> Result<Principal> {
         let refused = || Error::new(ErrorKind::Forbidden, "Invalid or expired transfer URL");
         let grant = Grant {
             kind,
@@ -187,16 +187,19 @@ impl Hub {
             TransferKind::Download => Need::Download,
         };
         match self.recheck_delegation(principal, t.repo_id, need).await? {
-            Some(_) => Ok(()),
+            Some(_) => Ok(principal),
             None => Err(refused()),
         }
     }
 
-    /// The PUT behind a signed upload URL: store (verified) and link to the repository.
+    /// The PUT behind a signed upload URL: store (verified) and link to the repository. The
+    /// body must keep a minimal pace, and counts as one of its user's running uploads.
     pub async fn lfs_upload(&self, ticket: &UploadTicket, body: ByteStream) -> Result<()> {
-        self.check_ticket(TransferKind::Upload, ticket).await?;
+        let principal = self.check_ticket(TransferKind::Upload, ticket).await?;
+        // Uploads need write access, so the principal is a user.
+        let _slot = self.upload_slot(principal.user_id.unwrap_or(0))?;
         self.blobs
-            .put_verified(&ticket.oid, ticket.size, body)
+            .put_verified(&ticket.oid, ticket.size, crate::uploads::paced(body))
             .await?;
         self.meta
             .link_lfs_object(ticket.repo_id, &ticket.oid, ticket.size as i64)

@@ -29,6 +29,7 @@ mod repos;
 mod safetensors;
 mod sessions;
 mod storage;
+pub mod uploads;
 mod web;
 mod xet;
 mod xet_jobs;
@@ -37,7 +38,6 @@ mod xet_read;
 pub use access::{Caller, Credentials, Need};
 pub use admin::{NewUser, WhoAmI};
 pub use blob_rules::MAX_GIT_BLOB;
-pub use ref_rules::MAX_REFS;
 pub use budget::MemoryReservation;
 pub use cards::CardText;
 pub use commits::{CommitHeader, CommitOp, CommitOutcome, PreuploadFile, PreuploadResult};
@@ -52,6 +52,7 @@ pub use inference::{
 pub use lfs::{LfsBatchOutcome, UploadTicket};
 pub use page_cache::{BoundedCache, CacheStats};
 pub use ratelimit::{RateClass, RateLimiter, RateLimits, RateStatus};
+pub use ref_rules::MAX_REFS;
 pub use refs::CommitPage;
 pub use repos::{GatedSetting, ListQuery, RepoInfo, SettingsUpdate, StarterFile};
 pub use safetensors::{MAX_VIEWED_HEADER, SUMMARY_LIMITS, SafetensorsSummary, SummaryLimits};
@@ -104,6 +105,8 @@ pub struct Hub {
     card_states: cards::CardStateCache,
     /// Parsed safetensors headers by content id (the model page's parameter summary).
     safetensors_headers: safetensors::HeaderCache,
+    /// `usedStorage` by repository and last change.
+    used_storage_cache: page_cache::BoundedCache<u64>,
     /// Diffs of the commit and compare pages, by commit pair.
     diffs: web::DiffCache,
     /// Which clients were counted as downloading which repository lately.
@@ -114,6 +117,8 @@ pub struct Hub {
     passwords: passwords::PasswordPool,
     /// Memory lent to request bodies held whole.
     memory: budget::MemoryBudget,
+    /// Uploads running per user.
+    uploads: uploads::UploadCounts,
     /// Signs Xet access tokens and xorb fetch URLs (keys derived from the server secret).
     xet_signer: wharf_xet::token::XetTokenSigner,
     /// Shard verifications running at once (each may reconstruct files to hash them).
@@ -180,11 +185,13 @@ impl Hub {
             last_commit_cache: Default::default(),
             card_states: cards::new_card_state_cache(),
             safetensors_headers: safetensors::new_header_cache(),
+            used_storage_cache: page_cache::BoundedCache::new(storage::USED_STORAGE_ENTRIES),
             diffs: web::new_diff_cache(),
             download_counter: Default::default(),
             rate_limiter: Default::default(),
             passwords: Default::default(),
             memory: Default::default(),
+            uploads: Default::default(),
             xet_signer: wharf_xet::token::XetTokenSigner::new(secret),
             xet_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -669,7 +669,10 @@ mod tests {
         assert_eq!(header_len(&0u64.to_le_bytes(), 100), None);
         assert_eq!(header_len(&u64::MAX.to_le_bytes(), u64::MAX), None);
         assert_eq!(
-            header_len(&(wharf_core::safetensors::MAX_SAFETENSORS_HEADER + 1).to_le_bytes(), u64::MAX),
+            header_len(
+                &(wharf_core::safetensors::MAX_SAFETENSORS_HEADER + 1).to_le_bytes(),
+                u64::MAX
+            ),
             None
         );
         assert!(parse_safetensors_header(b"[]").is_none());

@@ -167,12 +167,23 @@ fn dir_size(dir: &Path) -> std::io::Result<u64> {
             Err(e) => return Err(e),
         };
         for entry in entries {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() {
-                total += entry.metadata()?.len();
+            // A running commit or push creates and renames temporary files as we walk: an
+            // entry gone by the time it is looked at is simply not counted.
+            let counted = entry.and_then(|entry| {
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    pending.push(entry.path());
+                    Ok(0)
+                } else if kind.is_file() {
+                    Ok(entry.metadata()?.len())
+                } else {
+                    Ok(0)
+                }
+            });
+            match counted {
+                Ok(n) => total += n,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
     }
@@ -188,10 +199,18 @@ impl Hub {
     /// `usedStorage` of repo info: the repository's logical bytes (its LFS objects, every
     /// revision, plus its git directory). Logical, not physical: physical bytes depend on what
     /// other repositories share with this one, which must not show through the API.
+    /// Remembered per repository until it changes (`last_modified`), since it walks the git
+    /// folder and every link: repo info, which anyone may ask for again and again, shows it.
     pub async fn used_storage(&self, repo: &Repo) -> Result<u64> {
+        let key = format!("{}:{}", repo.id, repo.last_modified);
+        if let Some(known) = self.used_storage_cache.get(&key) {
+            return Ok(*known);
+        }
         let links = self.meta.lfs_links(Some(repo.id)).await?;
         let lfs: u64 = links.iter().map(|l| bytes(l.size)).sum();
-        Ok(lfs + self.git_size(&repo.storage_id).await?)
+        let total = lfs + self.git_size(&repo.storage_id).await?;
+        self.used_storage_cache.insert(key, total, 1);
+        Ok(total)
     }
 
     /// Every repository, of every type (administration: no visibility filter).
@@ -457,6 +476,9 @@ impl Hub {
         Ok(())
     }
 }
+
+/// Repositories whose `usedStorage` is remembered.
+pub(crate) const USED_STORAGE_ENTRIES: usize = 10_000;
 
 #[cfg(test)]
 mod tests {

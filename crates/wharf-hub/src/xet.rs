@@ -112,10 +112,6 @@ const FOOTER_CACHE: usize = 32;
 /// Answer when a file is unknown or not readable by the token's repository: the same in both
 /// cases.
 const FILE_NOT_FOUND: &str = "Xet file not found";
-/// Slowest average pace a CAS upload body may arrive at, after a first grace period: a slow
-/// uploader cannot hold the memory reserved for its body for ever.
-const MIN_UPLOAD_BYTES_PER_SEC: u64 = 64 * 1024;
-const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// The earliest a dedup miss is answered.
 const DEDUP_MISS_FLOOR: std::time::Duration = std::time::Duration::from_millis(25);
 /// Most xorbs described in one dedup answer.
@@ -240,11 +236,9 @@ impl Hub {
     ) -> Result<()> {
         xc.claims.require(Scope::Write)?;
         let expected = XetHash::parse(hash)?;
-        let reserve = declared.map_or(MAX_XORB_UPLOAD_BYTES as u64, |n| {
-            n.min(MAX_XORB_UPLOAD_BYTES as u64)
-        });
-        let _memory = self.reserve_memory(reserve).await?;
-        let body = collect_body(body, declared, MAX_XORB_UPLOAD_BYTES).await?;
+        let _slot = self.upload_slot(xc.claims.user_id.unwrap_or(0))?;
+        let mut memory = self.reserve_memory(1 << 20).await?;
+        let body = collect_body(body, declared, MAX_XORB_UPLOAD_BYTES, &mut memory).await?;
         let checked = body.clone();
         let verified = blocking(move || Ok(xorb::verify_upload(&checked, &expected)?)).await?;
         let chunks = verified.to_chunks();
@@ -310,9 +304,8 @@ impl Hub {
         body: ByteStream,
         declared: Option<u64>,
     ) -> Result<ShardUpload> {
-        let reserve = declared.map_or(MAX_SHARD_BYTES as u64, |n| n.min(MAX_SHARD_BYTES as u64));
-        let memory = self.reserve_memory(reserve).await?;
-        let body = collect_body(body, declared, MAX_SHARD_BYTES).await?;
+        let mut memory = self.reserve_memory(1 << 20).await?;
+        let body = collect_body(body, declared, MAX_SHARD_BYTES, &mut memory).await?;
         let parsed = blocking(move || Ok(wharf_xet::shard::parse_upload(&body)?)).await?;
         Ok(ShardUpload {
             shard: parsed,
@@ -693,25 +686,16 @@ fn parse_fetch_binding(binding: &str) -> Option<(i64, Principal)> {
     Some((repo.parse().ok()?, Principal::decode(principal)?))
 }
 
-/// How long a body of `bytes` may take to arrive.
-fn upload_deadline(bytes: u64) -> std::time::Duration {
-    UPLOAD_GRACE + std::time::Duration::from_secs(bytes / MIN_UPLOAD_BYTES_PER_SEC)
-}
-
-/// Reads a whole request body of at most `limit` bytes into one buffer, sized from the declared
-/// length up front, within [`upload_deadline`]. More is `PayloadTooLarge`; an interrupted or
+/// Reads a whole request body of at most `limit` bytes into one buffer. It must keep the
+/// minimal upload pace (`uploads::paced`), and `memory` grows with what was read, so a slow
+/// client holds only what it sent. More than `limit` is `PayloadTooLarge`; an interrupted or
 /// too slow body is a `BadRequest`.
-async fn collect_body(body: ByteStream, declared: Option<u64>, limit: usize) -> Result<Bytes> {
-    let expected = declared.unwrap_or(limit as u64).min(limit as u64);
-    match tokio::time::timeout(upload_deadline(expected), read_body(body, declared, limit)).await {
-        Ok(read) => read,
-        Err(_) => Err(Error::bad_request(
-            "Upload too slow: the body did not arrive in time",
-        )),
-    }
-}
-
-async fn read_body(mut body: ByteStream, declared: Option<u64>, limit: usize) -> Result<Bytes> {
+async fn collect_body(
+    body: ByteStream,
+    declared: Option<u64>,
+    limit: usize,
+    memory: &mut crate::MemoryReservation,
+) -> Result<Bytes> {
     let too_large = || {
         Error::new(
             ErrorKind::PayloadTooLarge,
@@ -721,11 +705,17 @@ async fn read_body(mut body: ByteStream, declared: Option<u64>, limit: usize) ->
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut body = crate::uploads::paced(body);
+    let mut buf = Vec::new();
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| Error::bad_request(format!("Upload interrupted: {e}")))?;
         if buf.len() + piece.len() > limit {
             return Err(too_large());
+        }
+        memory.cover((buf.len() + piece.len()) as u64).await?;
+        if buf.is_empty() {
+            // Sized once the client proved it sends: an announced length costs nothing before.
+            buf.reserve(declared.map_or(0, |n| n as usize).min(limit));
         }
         buf.extend_from_slice(&piece);
     }
@@ -1422,20 +1412,23 @@ mod tests {
         );
     }
 
-    /// A body that stops arriving is cut off once its deadline passes, instead of holding its
-    /// memory reservation for ever.
+    /// A body that stops arriving is cut off once it falls behind the upload pace, instead of
+    /// holding its memory reservation for ever; what it reserved is what it sent.
     #[tokio::test(start_paused = true)]
     async fn slow_upload_bodies_are_cut_off() {
+        let budget = crate::budget::MemoryBudget::default();
+        let mut memory = budget.reserve(1).await.expect("reserve");
         let first = futures::stream::once(async { Ok(Bytes::from_static(b"abc")) });
         let body: ByteStream = first.chain(futures::stream::pending()).boxed();
-        let e = collect_body(body, Some(1 << 20), 64 << 20)
+        let e = collect_body(body, Some(64 << 20), 64 << 20, &mut memory)
             .await
             .expect_err("too slow");
         assert_eq!(e.kind, ErrorKind::BadRequest);
         assert!(e.message.contains("too slow"));
         assert_eq!(
-            upload_deadline(64 << 20),
-            UPLOAD_GRACE + std::time::Duration::from_secs(1024)
+            memory.bytes(),
+            1 << 20,
+            "an announced 64 MiB reserved nothing more"
         );
     }
 

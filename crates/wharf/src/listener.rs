@@ -27,6 +27,24 @@ const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long open connections may finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(30);
 
+/// Raises the soft limit of open files to the hard one: each connection is a file, and the
+/// usual soft default (1,024) would refuse connections long before [`MAX_CONNECTIONS`].
+pub fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let current = getrlimit(Resource::Nofile);
+    if current.current >= current.maximum {
+        return;
+    }
+    let raised = Rlimit {
+        current: current.maximum,
+        maximum: current.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::info!(limit = ?current.maximum, "open file limit raised"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish.
 pub async fn serve_connections(
     listener: TcpListener,

@@ -168,6 +168,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
+    crate::listener::raise_open_file_limit();
     tracing::info!(%addr, "wharf listening");
     // The web pages register no route the API owns; the API router keeps the only fallback.
     let web = wharf_web::router(state.hub.clone(), state.public_url.clone());

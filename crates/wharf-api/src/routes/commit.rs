@@ -112,8 +112,9 @@ pub async fn preupload(
 }
 
 /// `POST /api/{t}/{id}/commit/{rev}`. The caller's right to write was checked before a byte of
-/// the body is read (`middleware::access_before_body`); then the body's declared size is
-/// reserved from the server's memory budget and the NDJSON is parsed as it streams in.
+/// the body is read (`middleware::access_before_body`); then the NDJSON is parsed as it streams
+/// in, at the hub's minimal upload pace, with memory reserved from the server's budget as it
+/// is read.
 pub async fn create_commit(
     State(s): State<AppState>,
     Auth(c): Auth,
@@ -128,11 +129,10 @@ pub async fn create_commit(
     if declared.is_some_and(|n| n > COMMIT_BODY_LIMIT as u64) {
         return Err(body_too_large().into());
     }
-    let _memory = s
-        .hub
-        .reserve_memory(declared.unwrap_or(COMMIT_BODY_LIMIT as u64))
-        .await?;
-    let (header, ops) = read_commit(body, COMMIT_BODY_LIMIT).await?;
+    // One of the writer's running uploads; memory is reserved as the body arrives.
+    let _slot = s.hub.upload_slot(c.user.as_ref().map_or(0, |u| u.id))?;
+    let mut memory = s.hub.reserve_memory(1 << 20).await?;
+    let (header, ops) = read_commit(body, COMMIT_BODY_LIMIT, &mut memory).await?;
     let create_pr = q.flag("create_pr", false);
     let outcome = s
         .hub
