@@ -197,12 +197,12 @@ minimize() {
     log "$target: merging $(find "$FUZZ/corpus/$target" "$FUZZ/work/$target" -type f | wc -l) inputs"
     nice -n "$NICE" "$(binary "$target")" "$merged" "$FUZZ/corpus/$target" "$FUZZ/work/$target" \
         -merge=1 "${flags[@]}" >"$FUZZ/work/$target.merge.log" 2>&1
-    # Seeds keep their names; other inputs are named by content hash, as libFuzzer names them.
+    # Seeds (hand-made valid inputs) stay, under their names, even when the merge finds their
+    # coverage elsewhere; other inputs are named by content hash, as libFuzzer names them.
     for seed in "$FUZZ/corpus/$target"/seed-*; do
         [ -f "$seed" ] || continue
-        local twin
-        twin=$(sha1sum "$seed" | cut -d' ' -f1)
-        [ -f "$merged/$twin" ] && mv "$merged/$twin" "$merged/$(basename "$seed")"
+        rm -f "$merged/$(sha1sum "$seed" | cut -d' ' -f1)"
+        cp "$seed" "$merged/"
     done
     local keep
     keep=$( { ls "$merged" | grep '^seed-' || true
