@@ -11,8 +11,8 @@
 # crash, timeout or out-of-memory, whose input lands in fuzz/artifacts/<target>/. It runs in
 # segments of FUZZ_SEGMENT executions (1,000,000) and records the totals after each, so a
 # campaign cut short (the machine is shared; 10M runs can take hours) is resumed by running the
-# script again: it continues a campaign of the same build (commit) and sanitizer that found
-# nothing (FUZZ_RESUME=0 starts over). --minimize
+# script again: it continues a campaign of the same build (the last commit that changed the
+# fuzzed sources) and sanitizer that found nothing (FUZZ_RESUME=0 starts over). --minimize
 # keeps the inputs that add coverage (libFuzzer -merge), at most FUZZ_CORPUS_CAP files (200;
 # seed-* files first, then the smallest), so the corpus `cargo test` replays stays small.
 #
@@ -93,11 +93,12 @@ build() {
     log "building targets (sanitizer: $SANITIZER)"
     (cd "$FUZZ" && nice -n 10 cargo fuzz build --debug-assertions --sanitizer "$SANITIZER" \
         --target-dir "$TARGET_DIR")
-    # What was built: the commit, "+dirty" when the fuzzed sources differ from it.
+    # What was built: the last commit that changed the fuzzed sources (commits of scripts,
+    # corpora or reports do not start a new campaign), "+dirty" when they have local changes.
+    local sources=(crates Cargo.toml Cargo.lock fuzz/Cargo.toml fuzz/Cargo.lock fuzz/fuzz_targets)
     local id
-    id=$(git -C "$ROOT" rev-parse --short=10 HEAD)
-    [ -z "$(git -C "$ROOT" status --porcelain -- crates Cargo.toml fuzz/Cargo.toml fuzz/fuzz_targets)" ] ||
-        id="$id+dirty"
+    id=$(git -C "$ROOT" log -1 --format=%H -- "${sources[@]}" | cut -c1-10)
+    [ -z "$(git -C "$ROOT" status --porcelain -- "${sources[@]}")" ] || id="$id+dirty"
     echo "$id" >"$TARGET_DIR/build-id"
 }
 
