@@ -3,6 +3,7 @@
 #
 #   scripts/fuzz.sh [target ...]            fuzz the named targets (default: all), one after another
 #   scripts/fuzz.sh --minimize [target ...] merge each target's work corpus into fuzz/corpus/<target>
+#   scripts/fuzz.sh --report               refresh the corpus sizes in the report and print it
 #   scripts/fuzz.sh --list                  print the targets
 #
 # Each run starts from the committed corpus fuzz/corpus/<target>/ and the fixed crash inputs in
@@ -155,7 +156,7 @@ record_run() {
     local target=$1 execs=$2 seconds=$3 crashes=$4 build=$5 rate corpus_files corpus_kb
     rate=$(awk -v n="$execs" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
     corpus_files=$(find "$FUZZ/corpus/$target" -type f | wc -l)
-    corpus_kb=$(du -sk "$FUZZ/corpus/$target" | cut -f1)
+    corpus_kb=$(du -s --apparent-size --block-size=1K "$FUZZ/corpus/$target" | cut -f1)
     record "$target" "$execs" "$seconds" "$rate" "$crashes" "$corpus_files" "$corpus_kb" \
         "$SANITIZER" "$build" "$(date -u +%Y-%m-%d)"
 }
@@ -186,6 +187,20 @@ report() {
         awk -F'\t' '{ printf "| %s | %\047d | %d | %\047d | %d | %d | %d | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' "$RESULTS"
     } >"$REPORT"
     cat "$REPORT"
+}
+
+# Updates the corpus columns of every result row to the committed corpora as they are now
+# (after --minimize).
+refresh_corpus_sizes() {
+    [ -f "$RESULTS" ] || return 0
+    local target rest files kb
+    while IFS=$'\t' read -r target rest; do
+        files=$(find "$FUZZ/corpus/$target" -type f | wc -l)
+        kb=$(du -s --apparent-size --block-size=1K "$FUZZ/corpus/$target" | cut -f1)
+        awk -F'\t' -v OFS='\t' -v t="$target" -v f="$files" -v k="$kb" \
+            '$1 == t { $6 = f; $7 = k } { print }' "$RESULTS" >"$RESULTS.new"
+        mv "$RESULTS.new" "$RESULTS"
+    done <"$RESULTS"
 }
 
 # Merges the committed corpus, the regressions and the work corpus into the smallest set with
@@ -222,6 +237,7 @@ main() {
     local mode=fuzz
     case "${1:-}" in
         --list) mode=list; shift ;;
+        --report) refresh_corpus_sizes; report; return ;;
         --minimize) mode=minimize; shift ;;
         -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     esac
