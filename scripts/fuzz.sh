@@ -3,12 +3,17 @@
 #
 #   scripts/fuzz.sh [target ...]            fuzz the named targets (default: all), one after another
 #   scripts/fuzz.sh --minimize [target ...] merge each target's work corpus into fuzz/corpus/<target>
+#   scripts/fuzz.sh --report               refresh the corpus sizes in the report and print it
 #   scripts/fuzz.sh --list                  print the targets
 #
 # Each run starts from the committed corpus fuzz/corpus/<target>/ and the fixed crash inputs in
 # fuzz/regressions/<target>/ (read only) and writes what it discovers to fuzz/work/<target>/
 # (not committed). It stops after FUZZ_RUNS executions (default 10,000,000) or at the first
-# crash, timeout or out-of-memory, whose input lands in fuzz/artifacts/<target>/. --minimize
+# crash, timeout or out-of-memory, whose input lands in fuzz/artifacts/<target>/. It runs in
+# segments of FUZZ_SEGMENT executions (1,000,000) and records the totals after each, so a
+# campaign cut short (the machine is shared; 10M runs can take hours) is resumed by running the
+# script again: it continues a campaign of the same build (the last commit that changed the
+# fuzzed sources) and sanitizer that found nothing (FUZZ_RESUME=0 starts over). --minimize
 # keeps the inputs that add coverage (libFuzzer -merge), at most FUZZ_CORPUS_CAP files (200;
 # seed-* files first, then the smallest), so the corpus `cargo test` replays stays small.
 #
@@ -21,9 +26,9 @@
 # The fuzzers need nightly compiler flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept
 # them. cargo-fuzz is installed from crates.io when missing.
 #
-# Results accumulate in bench/fuzz-results.tsv (one row per target, the latest run) and the
-# table is printed and written to $FUZZ_REPORT after every run, so targets fuzzed in separate
-# invocations end up in one report. Exit status: 1 when any run found a crash.
+# Results accumulate in bench/fuzz-results.tsv (one row per target: its latest campaign) and
+# the table is written to $FUZZ_REPORT after every target and printed at the end, so targets
+# fuzzed in separate invocations end up in one report. Exit status: 1 when a run found a crash.
 
 set -euo pipefail
 
@@ -37,6 +42,7 @@ NICE=${FUZZ_NICE:-19}
 REPORT=${FUZZ_REPORT:-$ROOT/bench/fuzz-report.md}
 RESULTS="$ROOT/bench/fuzz-results.tsv"
 CAP=${FUZZ_CORPUS_CAP:-200}
+SEGMENT=${FUZZ_SEGMENT:-1000000}
 # One build directory per sanitizer, so switching does not rebuild everything.
 TARGET_DIR=${FUZZ_TARGET_DIR:-$FUZZ/target}
 [ "$SANITIZER" = address ] || TARGET_DIR=${FUZZ_TARGET_DIR:-$FUZZ/target-$SANITIZER}
@@ -88,40 +94,71 @@ build() {
     log "building targets (sanitizer: $SANITIZER)"
     (cd "$FUZZ" && nice -n 10 cargo fuzz build --debug-assertions --sanitizer "$SANITIZER" \
         --target-dir "$TARGET_DIR")
+    # What was built: the last commit that changed the fuzzed sources (commits of scripts,
+    # corpora or reports do not start a new campaign), "+dirty" when they have local changes.
+    local sources=(crates Cargo.toml Cargo.lock fuzz/Cargo.toml fuzz/Cargo.lock fuzz/fuzz_targets)
+    local id
+    id=$(git -C "$ROOT" log -1 --format=%H -- "${sources[@]}" | cut -c1-10)
+    [ -z "$(git -C "$ROOT" status --porcelain -- "${sources[@]}")" ] || id="$id+dirty"
+    echo "$id" >"$TARGET_DIR/build-id"
 }
 
-# Runs one target; appends its row to the results.
+# Runs one target in segments of $SEGMENT executions until it has $RUNS (counting what an
+# earlier, interrupted campaign of the same build and sanitizer already did, unless
+# FUZZ_RESUME=0), recording the running totals after every segment so that an interrupted
+# campaign keeps its figures. Stops at the first crash.
 run_target() {
     local target=$1
     local work="$FUZZ/work/$target" artifacts="$FUZZ/artifacts/$target"
     local log_file="$FUZZ/work/$target.log"
     mkdir -p "$work" "$artifacts" "$FUZZ/corpus/$target" "$FUZZ/regressions/$target"
-    local before after start end status=0
-    before=$(find "$artifacts" -type f | wc -l)
+    local build execs=0 seconds=0 crashes=0 status=0
+    build=$(cat "$TARGET_DIR/build-id")
+    if [ "${FUZZ_RESUME:-1}" = 1 ]; then
+        read -r execs seconds < <(previous "$target" "$build")
+    fi
+    [ "$execs" -gt 0 ] && log "$target: resuming after $execs executions of build $build"
     mapfile -t flags < <(common_flags "$target")
-    log "$target: $RUNS runs"
-    start=$EPOCHREALTIME
-    nice -n "$NICE" "$(binary "$target")" "$work" "$FUZZ/corpus/$target" \
-        "$FUZZ/regressions/$target" -runs="$RUNS" -print_final_stats=1 \
-        -artifact_prefix="$artifacts/" "${flags[@]}" >"$log_file" 2>&1 || status=$?
-    end=$EPOCHREALTIME
-    after=$(find "$artifacts" -type f | wc -l)
-    local execs seconds rate crashes corpus_files corpus_kb
-    execs=$(awk '/stat::number_of_executed_units:/ { n = $2 } END { print n + 0 }' "$log_file")
-    seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')
-    rate=$(awk -v n="$execs" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
-    crashes=$((after - before))
-    [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes=1
-    corpus_files=$(find "$FUZZ/corpus/$target" -type f | wc -l)
-    corpus_kb=$(du -sk "$FUZZ/corpus/$target" | cut -f1)
+    while [ "$execs" -lt "$RUNS" ] && [ "$status" -eq 0 ]; do
+        local runs=$((RUNS - execs)) before start end done_now
+        [ "$runs" -gt "$SEGMENT" ] && runs=$SEGMENT
+        log "$target: $runs runs (done: $execs of $RUNS)"
+        before=$(find "$artifacts" -type f | wc -l)
+        start=$EPOCHREALTIME
+        nice -n "$NICE" "$(binary "$target")" "$work" "$FUZZ/corpus/$target" \
+            "$FUZZ/regressions/$target" -runs="$runs" -print_final_stats=1 \
+            -artifact_prefix="$artifacts/" "${flags[@]}" >"$log_file" 2>&1 || status=$?
+        end=$EPOCHREALTIME
+        done_now=$(awk '/stat::number_of_executed_units:/ { n = $2 } END { print n + 0 }' "$log_file")
+        execs=$((execs + done_now))
+        seconds=$(awk -v s="$seconds" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", s + b - a }')
+        crashes=$(($(find "$artifacts" -type f | wc -l) - before))
+        [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes=1
+        record_run "$target" "$execs" "$seconds" "$crashes" "$build"
+    done
     if [ "$status" -ne 0 ]; then
         log "$target: FAILED (exit $status), see $log_file and $artifacts"
         grep -E '^(==|SUMMARY|thread .* panicked|.*deadly signal|.*Timeout|.*out-of-memory)' \
             "$log_file" | head -n 20 >&2 || true
     fi
-    record "$target" "$execs" "$seconds" "$rate" "$crashes" "$corpus_files" "$corpus_kb" \
-        "$SANITIZER" "$(date -u +%Y-%m-%d)"
     return "$status"
+}
+
+# "executions seconds" of an earlier campaign of this build and sanitizer that found nothing,
+# else "0 0".
+previous() {
+    awk -F'\t' -v t="$1" -v b="$2" -v s="$SANITIZER" \
+        '$1 == t && $5 == 0 && $8 == s && $9 == b { print $2, $3; found = 1 }
+         END { if (!found) print 0, 0 }' "$RESULTS" 2>/dev/null || echo 0 0
+}
+
+record_run() {
+    local target=$1 execs=$2 seconds=$3 crashes=$4 build=$5 rate corpus_files corpus_kb
+    rate=$(awk -v n="$execs" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+    corpus_files=$(find "$FUZZ/corpus/$target" -type f | wc -l)
+    corpus_kb=$(du -s --apparent-size --block-size=1K "$FUZZ/corpus/$target" | cut -f1)
+    record "$target" "$execs" "$seconds" "$rate" "$crashes" "$corpus_files" "$corpus_kb" \
+        "$SANITIZER" "$build" "$(date -u +%Y-%m-%d)"
 }
 
 # Replaces the target's row in the results file.
@@ -145,11 +182,25 @@ report() {
         echo "timing out or running out of memory (a run stops at the first). Corpus: the committed"
         echo "files in \`fuzz/corpus/<target>/\` that \`cargo test\` replays."
         echo
-        echo "| target | executions | seconds | exec/s | crashes | corpus files | corpus KiB | sanitizer | date |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
-        awk -F'\t' '{ printf "| %s | %\047d | %d | %\047d | %d | %d | %d | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$RESULTS"
+        echo "| target | executions | seconds | exec/s | crashes | corpus files | corpus KiB | sanitizer | build | date |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|"
+        awk -F'\t' '{ printf "| %s | %\047d | %d | %\047d | %d | %d | %d | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' "$RESULTS"
     } >"$REPORT"
     cat "$REPORT"
+}
+
+# Updates the corpus columns of every result row to the committed corpora as they are now
+# (after --minimize).
+refresh_corpus_sizes() {
+    [ -f "$RESULTS" ] || return 0
+    local target rest files kb
+    while IFS=$'\t' read -r target rest; do
+        files=$(find "$FUZZ/corpus/$target" -type f | wc -l)
+        kb=$(du -s --apparent-size --block-size=1K "$FUZZ/corpus/$target" | cut -f1)
+        awk -F'\t' -v OFS='\t' -v t="$target" -v f="$files" -v k="$kb" \
+            '$1 == t { $6 = f; $7 = k } { print }' "$RESULTS" >"$RESULTS.new"
+        mv "$RESULTS.new" "$RESULTS"
+    done <"$RESULTS"
 }
 
 # Merges the committed corpus, the regressions and the work corpus into the smallest set with
@@ -162,12 +213,12 @@ minimize() {
     log "$target: merging $(find "$FUZZ/corpus/$target" "$FUZZ/work/$target" -type f | wc -l) inputs"
     nice -n "$NICE" "$(binary "$target")" "$merged" "$FUZZ/corpus/$target" "$FUZZ/work/$target" \
         -merge=1 "${flags[@]}" >"$FUZZ/work/$target.merge.log" 2>&1
-    # Seeds keep their names; other inputs are named by content hash, as libFuzzer names them.
+    # Seeds (hand-made valid inputs) stay, under their names, even when the merge finds their
+    # coverage elsewhere; other inputs are named by content hash, as libFuzzer names them.
     for seed in "$FUZZ/corpus/$target"/seed-*; do
         [ -f "$seed" ] || continue
-        local twin
-        twin=$(sha1sum "$seed" | cut -d' ' -f1)
-        [ -f "$merged/$twin" ] && mv "$merged/$twin" "$merged/$(basename "$seed")"
+        rm -f "$merged/$(sha1sum "$seed" | cut -d' ' -f1)"
+        cp "$seed" "$merged/"
     done
     local keep
     keep=$( { ls "$merged" | grep '^seed-' || true
@@ -186,6 +237,7 @@ main() {
     local mode=fuzz
     case "${1:-}" in
         --list) mode=list; shift ;;
+        --report) refresh_corpus_sizes; report; return ;;
         --minimize) mode=minimize; shift ;;
         -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     esac
@@ -205,6 +257,7 @@ main() {
             minimize "$t"
         else
             run_target "$t" || failed=1
+            report >/dev/null
         fi
     done
     [ "$mode" = fuzz ] && report

@@ -164,16 +164,21 @@ fn check_safetensors_json(json: &[u8]) {
     }
 }
 
-/// Per-dtype element counts computed in wider integers; None when one does not fit a u64.
+/// Per-dtype element counts computed in wider integers (a zero dimension empties a tensor); None
+/// when one does not fit a u64.
 fn expected_counts(
     tensors: &[safetensors::TensorInfo],
 ) -> Option<std::collections::BTreeMap<String, u64>> {
     let mut wide: std::collections::BTreeMap<String, u128> = Default::default();
     for (_, dtype, shape) in tensors {
-        let elements = shape
-            .iter()
-            .try_fold(1u128, |acc, &d| acc.checked_mul(u128::from(d)))
-            .filter(|&n| n <= u128::from(u64::MAX))?;
+        let elements = if shape.contains(&0) {
+            0
+        } else {
+            shape
+                .iter()
+                .try_fold(1u128, |acc, &d| acc.checked_mul(u128::from(d)))
+                .filter(|&n| n <= u128::from(u64::MAX))?
+        };
         *wide.entry(dtype.clone()).or_default() += elements;
     }
     wide.into_iter()

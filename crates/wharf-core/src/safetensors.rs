@@ -85,16 +85,26 @@ fn tensor_fields(info: &Value) -> Option<(String, Vec<u64>)> {
 pub fn count_parameters(tensors: &[TensorInfo]) -> Result<BTreeMap<String, u64>, SafetensorsError> {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for (_, dtype, shape) in tensors {
-        let elements = shape
-            .iter()
-            .try_fold(1u64, |acc, d| acc.checked_mul(*d))
-            .ok_or(SafetensorsError::Overflow)?;
+        let elements = element_count(shape)?;
         let slot = counts.entry(dtype.clone()).or_default();
         *slot = slot
             .checked_add(elements)
             .ok_or(SafetensorsError::Overflow)?;
     }
     Ok(counts)
+}
+
+/// Elements of one tensor. A zero dimension makes it empty whatever the others are, so
+/// `[huge, 2, 0]` is 0 elements, not an overflow (found by fuzzing: the order of the dimensions
+/// must not decide the answer).
+fn element_count(shape: &[u64]) -> Result<u64, SafetensorsError> {
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    shape
+        .iter()
+        .try_fold(1u64, |acc, d| acc.checked_mul(*d))
+        .ok_or(SafetensorsError::Overflow)
 }
 
 #[cfg(test)]
@@ -159,6 +169,8 @@ mod tests {
         assert_eq!(counts.get("I8"), Some(&0));
         let huge = vec![("x".to_owned(), "F16".to_owned(), vec![u64::MAX, 2])];
         assert_eq!(count_parameters(&huge), Err(SafetensorsError::Overflow));
+        let empty = vec![("x".to_owned(), "F8".to_owned(), vec![u64::MAX, 2, 0])];
+        assert_eq!(count_parameters(&empty).expect("empty")["F8"], 0);
         let sum = vec![
             ("x".to_owned(), "F16".to_owned(), vec![u64::MAX]),
             ("y".to_owned(), "F16".to_owned(), vec![1]),
