@@ -63,6 +63,23 @@ def batches():
         write("lfs_batch", name, json.dumps(body))
 
 
+def commits():
+    header = {"key": "header", "value": {"summary": "Upload", "description": "d",
+                                         "parentCommit": "a" * 40}}
+    ops = [
+        {"key": "file", "value": {"path": "README.md", "content": "aGVsbG8=", "encoding": "base64"}},
+        {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": OID.upper(), "size": 5}},
+        {"key": "deletedFile", "value": {"path": "old.txt"}},
+        {"key": "deletedFolder", "value": {"path": "dir/"}},
+    ]
+    lines = [json.dumps(line) for line in [header] + ops]
+    write("commit_ndjson", "all-operations", "\n".join(lines) + "\n")
+    write("commit_ndjson", "header-only", lines[0])
+    write("commit_ndjson", "blank-lines", "\n\n" + lines[0] + "\r\n\n" + lines[3])
+    write("commit_ndjson", "no-header", lines[1])
+    write("commit_ndjson", "bad-base64", lines[0] + "\n" + lines[1].replace("aGVsbG8=", "a*b"))
+
+
 def gitattributes():
     write("gitattributes", "hub-default",
           "*.bin filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
@@ -207,5 +224,5 @@ def gguf():
 
 
 if __name__ == "__main__":
-    for make in (paths, pointers, batches, gitattributes, cards, markdown, safetensors, gguf):
+    for make in (paths, pointers, batches, commits, gitattributes, cards, markdown, safetensors, gguf):
         make()

@@ -1,6 +1,7 @@
 //! Domain types and rules of Wharf: repository identities, paths, roles and the error kinds
 //! every layer speaks, plus pure parsers of model-file headers. No IO, no async, no HTTP.
 
+pub mod commit_lines;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -3,7 +3,7 @@
 //! fuzzers run, so `cargo test` keeps every input they found interesting passing.
 
 use wharf_core::fuzzing::{
-    check_gguf_header, check_lfs_pointer, check_path_normalize, check_safetensors_header,
+    check_commit_ndjson, check_gguf_header, check_lfs_pointer, check_path_normalize, check_safetensors_header,
     replay_corpus,
 };
 
@@ -32,4 +32,9 @@ fn safetensors_header_corpus() {
 #[test]
 fn gguf_header_corpus() {
     replay("gguf_header", check_gguf_header);
+}
+
+#[test]
+fn commit_ndjson_corpus() {
+    replay("commit_ndjson", check_commit_ndjson);
 }

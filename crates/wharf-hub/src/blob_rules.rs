@@ -7,8 +7,8 @@ use wharf_core::Result;
 use wharf_core::lfs_pointer::{LfsPointer, MAX_POINTER_SIZE};
 use wharf_meta::MetaStore;
 
-/// Regular files above this size must go through LFS.
-pub const MAX_GIT_BLOB: u64 = 10 * 1024 * 1024;
+/// Regular files above this size must go through LFS (the commit format refuses them too).
+pub use wharf_core::commit_lines::MAX_GIT_BLOB;
 
 /// Why a git blob may not enter a repository.
 #[derive(Debug, Clone, PartialEq, Eq)]

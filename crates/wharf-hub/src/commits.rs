@@ -14,33 +14,7 @@ use wharf_lfs::LfsRules;
 /// which git refuses regular files.
 pub(crate) const LFS_THRESHOLD: u64 = crate::blob_rules::MAX_GIT_BLOB;
 
-/// The header line of a commit.
-#[derive(Debug, Clone, Default)]
-pub struct CommitHeader {
-    pub summary: String,
-    pub description: String,
-    pub parent_commit: Option<String>,
-}
-
-/// One operation of a commit, in the order given.
-#[derive(Debug, Clone)]
-pub enum CommitOp {
-    File {
-        path: String,
-        content: Vec<u8>,
-    },
-    LfsFile {
-        path: String,
-        oid: String,
-        size: Option<i64>,
-    },
-    DeletedFile {
-        path: String,
-    },
-    DeletedFolder {
-        path: String,
-    },
-}
+pub use wharf_core::commit_lines::{CommitHeader, CommitOp};
 
 #[derive(Debug, Clone)]
 pub struct CommitOutcome {
