@@ -59,6 +59,7 @@ max_len() {
         front_matter | markdown | shard) echo 8192 ;;
         path_normalize) echo 4200 ;; # past the 4096-byte path limit
         lfs_pointer) echo 1100 ;;    # past the 1024-byte pointer limit
+        commit_ndjson) echo 8192 ;;  # a header and a few dozen operations
         gitattributes) echo 1024 ;;  # every line is a glob to compile: keep inputs short
         *) echo 4096 ;;
     esac
@@ -94,9 +95,15 @@ build() {
     log "building targets (sanitizer: $SANITIZER)"
     (cd "$FUZZ" && nice -n 10 cargo fuzz build --debug-assertions --sanitizer "$SANITIZER" \
         --target-dir "$TARGET_DIR")
-    # What was built: the last commit that changed the fuzzed sources (commits of scripts,
-    # corpora or reports do not start a new campaign), "+dirty" when they have local changes.
-    local sources=(crates Cargo.toml Cargo.lock fuzz/Cargo.toml fuzz/Cargo.lock fuzz/fuzz_targets)
+    # What was built: the last commit that changed the fuzzed sources, the crates the fuzz
+    # package compiles (commits elsewhere, of scripts, corpora or reports do not start a new
+    # campaign), "+dirty" when they have local changes.
+    local sources=(Cargo.toml fuzz/Cargo.toml fuzz/Cargo.lock fuzz/fuzz_targets)
+    local crate
+    for crate in $(sed -n 's/^wharf-[a-z]* = { path = "\.\.\/\(crates\/[a-z-]*\)" }$/\1/p' \
+        "$FUZZ/Cargo.toml"); do
+        sources+=("$crate")
+    done
     local id
     id=$(git -C "$ROOT" log -1 --format=%H -- "${sources[@]}" | cut -c1-10)
     [ -z "$(git -C "$ROOT" status --porcelain -- "${sources[@]}")" ] || id="$id+dirty"

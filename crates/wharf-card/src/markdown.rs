@@ -154,11 +154,16 @@ fn card_budget() -> Budget {
 
 /// Renders Markdown to sanitised HTML, safe to embed in a page as it is.
 pub fn render_markdown(text: &str) -> String {
+    render_with_budget(text, card_budget())
+}
+
+/// [`render_markdown`] with `budget` for highlighting code blocks (past it, blocks stay plain).
+pub(crate) fn render_with_budget(text: &str, budget: Budget) -> String {
     let parser = Parser::new_ext(text, options());
     let events = HighlightedCode {
         inner: parser,
         pending: VecDeque::new(),
-        budget: card_budget(),
+        budget,
     };
     let mut raw = String::with_capacity(text.len().saturating_mul(3) / 2);
     html::push_html(&mut raw, events);

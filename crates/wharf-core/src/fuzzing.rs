@@ -232,6 +232,36 @@ pub fn check_gguf_header(data: &[u8]) {
     ));
 }
 
+// ---------------------------------------------------------------------------------------------
+// commit_ndjson
+
+/// The NDJSON commit parser: the body fed in pieces cut anywhere (sizes taken from the input
+/// itself) parses exactly as the whole body does; an accepted commit has at most [`MAX_OPS`]
+/// operations, no `file` over [`MAX_GIT_BLOB`] and lower-case LFS oids.
+pub fn check_commit_ndjson(data: &[u8]) {
+    let whole = commit_lines::parse_commit(data);
+    let step = 1 + usize::from(data.first().copied().unwrap_or(0) % 64);
+    let mut parser = CommitParser::default();
+    let pieces = data.chunks(step).try_for_each(|piece| parser.feed(piece));
+    let fed = pieces.and_then(|()| parser.finish());
+    assert_eq!(
+        format!("{whole:?}"),
+        format!("{fed:?}"),
+        "pieces of {step} bytes parse differently"
+    );
+    let Ok((_, ops)) = whole else {
+        return;
+    };
+    assert!(ops.len() <= MAX_OPS);
+    for op in &ops {
+        match op {
+            CommitOp::File { content, .. } => assert!(content.len() as u64 <= MAX_GIT_BLOB),
+            CommitOp::LfsFile { oid, .. } => assert_eq!(*oid, oid.to_ascii_lowercase()),
+            CommitOp::DeletedFile { .. } | CommitOp::DeletedFolder { .. } => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,37 +298,5 @@ mod tests {
         );
         check_safetensors_header(br#"{"a": {"dtype": "F32", "shape": [18446744073709551615, 2]}}"#);
         check_gguf_header(b"GGUF\x03\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// commit_ndjson
-
-/// The NDJSON commit parser: the body fed in pieces cut anywhere (sizes taken from the input
-/// itself) parses exactly as the whole body does; an accepted commit has at most [`MAX_OPS`]
-/// operations, no `file` over [`MAX_GIT_BLOB`] and lower-case LFS oids.
-pub fn check_commit_ndjson(data: &[u8]) {
-    let whole = commit_lines::parse_commit(data);
-    let step = 1 + usize::from(data.first().copied().unwrap_or(0) % 64);
-    let mut parser = CommitParser::default();
-    let pieces = data
-        .chunks(step)
-        .try_for_each(|piece| parser.feed(piece));
-    let fed = pieces.and_then(|()| parser.finish());
-    assert_eq!(
-        format!("{whole:?}"),
-        format!("{fed:?}"),
-        "pieces of {step} bytes parse differently"
-    );
-    let Ok((_, ops)) = whole else {
-        return;
-    };
-    assert!(ops.len() <= MAX_OPS);
-    for op in &ops {
-        match op {
-            CommitOp::File { content, .. } => assert!(content.len() as u64 <= MAX_GIT_BLOB),
-            CommitOp::LfsFile { oid, .. } => assert_eq!(*oid, oid.to_ascii_lowercase()),
-            CommitOp::DeletedFile { .. } | CommitOp::DeletedFolder { .. } => {}
-        }
     }
 }

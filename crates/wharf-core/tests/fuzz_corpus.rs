@@ -3,8 +3,8 @@
 //! fuzzers run, so `cargo test` keeps every input they found interesting passing.
 
 use wharf_core::fuzzing::{
-    check_commit_ndjson, check_gguf_header, check_lfs_pointer, check_path_normalize, check_safetensors_header,
-    replay_corpus,
+    check_commit_ndjson, check_gguf_header, check_lfs_pointer, check_path_normalize,
+    check_safetensors_header, replay_corpus,
 };
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");

@@ -44,7 +44,11 @@ pub struct ClientConfig {
 }
 
 /// Middleware: records the client's address as a [`ClientAddr`] extension.
-pub async fn client_addr(State(config): State<ClientConfig>, mut req: Request, next: Next) -> Response {
+pub async fn client_addr(
+    State(config): State<ClientConfig>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

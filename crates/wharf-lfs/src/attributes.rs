@@ -9,11 +9,7 @@
 //! regex per line cost ~3 ms per kilobyte of rules, and `.gitattributes` is read on every
 //! commit, up to 1 MiB of it.)
 
-use gix_glob::{
-    Pattern,
-    pattern::Case,
-    wildmatch::Mode as MatchMode,
-};
+use gix_glob::{Pattern, pattern::Case, wildmatch::Mode as MatchMode};
 
 /// The default `.gitattributes` of a new repository, as the Hub writes it.
 pub const DEFAULT_GITATTRIBUTES: &str = "*.7z filter=lfs diff=lfs merge=lfs -text
@@ -170,9 +166,15 @@ mod tests {
         );
         assert!(r.is_lfs("models/a/b/w.bin"));
         assert!(r.is_lfs("models/w.bin"), "`**/` also matches no directory");
-        assert!(!r.is_lfs("other/models/w.bin"), "a pattern with `/` is anchored");
+        assert!(
+            !r.is_lfs("other/models/w.bin"),
+            "a pattern with `/` is anchored"
+        );
         assert!(r.is_lfs("x/y.ckpt") && r.is_lfs("y.hkpt") && !r.is_lfs("y.dkpt"));
-        assert!(!r.is_lfs("dir/file") && !r.is_lfs("dir"), "directory patterns match no file");
+        assert!(
+            !r.is_lfs("dir/file") && !r.is_lfs("dir"),
+            "directory patterns match no file"
+        );
         assert!(!r.is_lfs("a.txt"), "negative patterns are ignored");
         assert!(!r.is_lfs("") && !r.is_lfs("/"));
     }
@@ -180,7 +182,9 @@ mod tests {
     #[test]
     fn parsing_is_cheap() {
         // 1 MiB of distinct wildcard rules, the most `.gitattributes` a commit reads.
-        let text: String = (0..60_000).map(|i| format!("*.x{i}[ab]* filter=lfs\n")).collect();
+        let text: String = (0..60_000)
+            .map(|i| format!("*.x{i}[ab]* filter=lfs\n"))
+            .collect();
         let r = LfsRules::parse(&text);
         assert_eq!(r.rules.len(), 60_000);
         assert!(r.is_lfs("w.x59999b-1") && !r.is_lfs("w.y"));

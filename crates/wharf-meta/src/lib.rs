@@ -99,7 +99,8 @@ pub trait MetaStore: Send + Sync {
     /// The size of the object when this repo owns it.
     async fn repo_lfs_object(&self, repo_id: i64, oid: &str) -> Result<Option<i64>>;
     /// Of `oids`, those this repo owns, with their sizes.
-    async fn repo_lfs_objects(&self, repo_id: i64, oids: &[String]) -> Result<HashMap<String, i64>>;
+    async fn repo_lfs_objects(&self, repo_id: i64, oids: &[String])
+    -> Result<HashMap<String, i64>>;
 
     // --- web interface --------------------------------------------------------------------
     /// The oldest user account with this e-mail address (case-insensitive); organizations never

@@ -803,7 +803,11 @@ impl MetaStore for SqliteStore {
             .db()
     }
 
-    async fn repo_lfs_objects(&self, repo_id: i64, oids: &[String]) -> Result<HashMap<String, i64>> {
+    async fn repo_lfs_objects(
+        &self,
+        repo_id: i64,
+        oids: &[String],
+    ) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
         for batch in oids.chunks(500) {
             let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> =

@@ -162,7 +162,10 @@ impl XetTokenSigner {
     }
 
     /// Whether `sig` signs exactly this xorb, range, expiry and binding, and `now ≤ exp`.
-    #[expect(clippy::too_many_arguments, reason = "every signed field of a fetch URL")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "every signed field of a fetch URL"
+    )]
     pub fn verify_fetch(
         &self,
         xorb: &XetHash,
@@ -179,7 +182,14 @@ impl XetTokenSigner {
         hex_mac_matches(sig, &self.fetch_mac(xorb, first, last, exp, binding))
     }
 
-    fn fetch_mac(&self, xorb: &XetHash, first: u64, last: u64, exp: i64, binding: &str) -> [u8; 32] {
+    fn fetch_mac(
+        &self,
+        xorb: &XetHash,
+        first: u64,
+        last: u64,
+        exp: i64,
+        binding: &str,
+    ) -> [u8; 32] {
         let msg = format!("{xorb}\n{first}\n{last}\n{exp}\n{binding}");
         mac(&self.fetch_key, &[msg.as_bytes()])
     }
@@ -303,10 +313,19 @@ mod tests {
         let sig = s.fetch_sig(&x, 0, 99, 500, "b");
         assert!(s.verify_fetch(&x, 0, 99, 500, "b", &sig, 500));
         assert!(!s.verify_fetch(&x, 0, 99, 500, "b", &sig, 501), "expired");
-        assert!(!s.verify_fetch(&x, 0, 100, 500, "b", &sig, 0), "other range");
+        assert!(
+            !s.verify_fetch(&x, 0, 100, 500, "b", &sig, 0),
+            "other range"
+        );
         assert!(!s.verify_fetch(&x, 1, 99, 500, "b", &sig, 0), "other range");
-        assert!(!s.verify_fetch(&x, 0, 99, 501, "b", &sig, 0), "other expiry");
-        assert!(!s.verify_fetch(&x, 0, 99, 500, "c", &sig, 0), "other binding");
+        assert!(
+            !s.verify_fetch(&x, 0, 99, 501, "b", &sig, 0),
+            "other expiry"
+        );
+        assert!(
+            !s.verify_fetch(&x, 0, 99, 500, "c", &sig, 0),
+            "other binding"
+        );
         assert!(!s.verify_fetch(&y, 0, 99, 500, "b", &sig, 0), "other xorb");
         assert!(!s.verify_fetch(&x, 0, 99, 500, "b", "zz", 0), "garbage");
         assert!(!XetTokenSigner::new(b"other").verify_fetch(&x, 0, 99, 500, "b", &sig, 0));
