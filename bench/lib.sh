@@ -103,9 +103,9 @@ bench_start_server() {
     die "the server did not answer within 30 s"
 }
 
-# Creates a model repository `bench/$1`.
+# Creates a model repository `bench/$1` (or in the namespace of the token $2, when given).
 bench_create_repo() {
-    curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    curl -fsS -o /dev/null -H "Authorization: Bearer ${2:-$TOKEN}" -H 'Content-Type: application/json' \
         -d "{\"name\":\"$1\",\"type\":\"model\"}" "$BASE/api/repos/create" ||
         die "cannot create the repository $1"
 }

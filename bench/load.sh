@@ -189,14 +189,19 @@ fi
 
 # ---------------------------------------------------------------- 4. slow bodies
 if has_phase slow && ((SLOW + ${BENCH_SLOW_COMMIT:-0} + ${BENCH_SLOW_LFS:-0} + ${BENCH_SLOW_XORB:-0} > 0)); then
+    # The slow clients are one account's (an attacker holding a write token); the normal
+    # traffic that must not notice them is another account's, in its own repository.
+    "$WHARF" --data "$DATA" user add other --email o@x --password pw >/dev/null 2>&1 || true
+    OTHER_TOKEN=$("$WHARF" --data "$DATA" token add other --role write | tail -n1)
     restart_server
     bench_create_repo slow
+    bench_create_repo probe "$OTHER_TOKEN"
     log "phase 4: $SLOW slow clients per target for $SLOW_SECS s"
     SILENT=5 DEADLINE=5
     [[ $QUICK == 1 ]] && SILENT=2 DEADLINE=2
     phase slow slow "$BASE" "$TOKEN" bench/slow --pid "$WHARF_PID" --window "$SLOW_SECS" \
         --commit "${BENCH_SLOW_COMMIT:-$SLOW}" --lfs "${BENCH_SLOW_LFS:-$SLOW}" --xorb "${BENCH_SLOW_XORB:-$SLOW}" --silent "${BENCH_SILENT:-$SILENT}" --xorb-deadline "${BENCH_XORB_DEADLINE:-$DEADLINE}" \
-        --python "$PY" --tmp "$TMP"
+        --probe-token "$OTHER_TOKEN" --probe-repo other/probe --python "$PY" --tmp "$TMP"
 fi
 
 # ---------------------------------------------------------------- report

@@ -900,11 +900,14 @@ def cmd_slow(a):
         except OSError as e:
             open_errors[f"{g}: {type(e).__name__}"] += 1
     until = t_start + a.window
+    # Normal traffic: another account's, in its own repository, when the script made one.
+    p = argparse.Namespace(**vars(a))
+    p.token, p.repo = a.probe_token or a.token, a.probe_repo or a.repo
     probes = {
         "GET /api/models": ProbeLoop("api", lambda: once(a.base, "GET", "/api/models", timeout=60)[0], until, 0.5),
-        "small commit": ProbeLoop("commit", lambda: small_commit(a, "during"), until, 1.0),
-        "LFS upload 1 MiB": ProbeLoop("lfs", lambda: small_lfs(a), until, 1.0),
-        "Xet upload 256 KiB": ProbeLoop("xet", lambda: xet_probe(a, 256 * 1024, max(5.0, until - time.monotonic() + 30)), until, 1.0),
+        "small commit": ProbeLoop("commit", lambda: small_commit(p, "during"), until, 1.0),
+        "LFS upload 1 MiB": ProbeLoop("lfs", lambda: small_lfs(p), until, 1.0),
+        "Xet upload 256 KiB": ProbeLoop("xet", lambda: xet_probe(p, 256 * 1024, max(5.0, until - time.monotonic() + 30)), until, 1.0),
     }
     sel = selectors.DefaultSelector()
     for c in clients:
@@ -936,6 +939,7 @@ def cmd_slow(a):
     log("slow: slow clients closed; recovery probes")
     time.sleep(2.0)
     recovery = {}
+    # Recovery: the attacker's own account can upload again.
     for name, fn in (("small commit", lambda: small_commit(a, "after")), ("LFS upload 1 MiB", lambda: small_lfs(a)),
                      ("Xet upload 256 KiB", lambda: xet_probe(a, 256 * 1024, 120))):
         t0 = time.monotonic()
@@ -1177,6 +1181,8 @@ def main():
     s.add_argument("base"), s.add_argument("token"), s.add_argument("repo")
     s.add_argument("--pid", type=int, required=True)
     s.add_argument("--window", type=float, default=90.0)
+    s.add_argument("--probe-token", help="the normal traffic's token (default: the slow clients')")
+    s.add_argument("--probe-repo", help="the normal traffic's repository (default: REPO)")
     s.add_argument("--commit", type=int, default=50)
     s.add_argument("--lfs", type=int, default=50)
     s.add_argument("--xorb", type=int, default=50)

@@ -18,8 +18,9 @@ use wharf_core::{Error, ErrorKind, Result};
 pub const PACE_GRACE: Duration = Duration::from_secs(30);
 /// The slowest average pace an upload may keep (a 1 Mbit/s link sends twice that).
 pub const MIN_BYTES_PER_SEC: u64 = 64 * 1024;
-/// Uploads one user may run at once.
-pub const UPLOADS_PER_USER: usize = 16;
+/// Uploads one user may run at once: room for a client uploading in parallel (32 writers
+/// committing to one branch is an expected load), while the pace rule ends slow ones in 30 s.
+pub const UPLOADS_PER_USER: usize = 64;
 
 /// Whether `received` bytes after `elapsed` is still a fair pace.
 fn on_pace(received: u64, elapsed: Duration) -> bool {

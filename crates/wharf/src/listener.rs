@@ -113,7 +113,9 @@ async fn serve_one(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES.max(8192) * 4)
+        // The read buffer must hold the largest header block; the same bound caps what a
+        // response queues for a slow reader (a download holds this plus a chunk or two).
+        .max_buf_size(MAX_HEADER_BYTES.max(8192) * 2)
         .max_header_size(MAX_HEADER_BYTES)
         .keep_alive(true);
     let conn = builder
