@@ -91,23 +91,30 @@ binary() {
     echo "$TARGET_DIR/$host/release/$1"
 }
 
+# The id of what target $1's binary is built from (see build).
+build_id() {
+    local file="fuzz/fuzz_targets/$1.rs" sources crate id
+    sources=(Cargo.toml fuzz/Cargo.toml fuzz/Cargo.lock "$file" crates/wharf-core)
+    for crate in $(grep -o 'wharf_[a-z]*::' "$ROOT/$file" | sort -u | tr _ - | tr -d :); do
+        sources+=("crates/$crate")
+    done
+    id=$(git -C "$ROOT" log -1 --format=%H -- "${sources[@]}" | cut -c1-10)
+    [ -z "$(git -C "$ROOT" status --porcelain -- "${sources[@]}")" ] || id="$id+dirty"
+    echo "$id"
+}
+
 build() {
     log "building targets (sanitizer: $SANITIZER)"
     (cd "$FUZZ" && nice -n 10 cargo fuzz build --debug-assertions --sanitizer "$SANITIZER" \
         --target-dir "$TARGET_DIR")
-    # What was built: the last commit that changed the fuzzed sources, the crates the fuzz
-    # package compiles (commits elsewhere, of scripts, corpora or reports do not start a new
-    # campaign), "+dirty" when they have local changes.
-    local sources=(Cargo.toml fuzz/Cargo.toml fuzz/Cargo.lock fuzz/fuzz_targets)
-    local crate
-    for crate in $(sed -n 's/^wharf-[a-z]* = { path = "\.\.\/\(crates\/[a-z-]*\)" }$/\1/p' \
-        "$FUZZ/Cargo.toml"); do
-        sources+=("$crate")
+    # What was built, per target: the last commit that changed what its binary is made of
+    # (the target's file, the crate it fuzzes, wharf-core, the fuzz package's manifest and
+    # lockfile, the workspace manifest), "+dirty" when those have local changes. Commits
+    # elsewhere (other crates, scripts, corpora, reports) do not start a new campaign.
+    local target
+    for target in $(all_targets); do
+        build_id "$target" >"$TARGET_DIR/build-id.$target"
     done
-    local id
-    id=$(git -C "$ROOT" log -1 --format=%H -- "${sources[@]}" | cut -c1-10)
-    [ -z "$(git -C "$ROOT" status --porcelain -- "${sources[@]}")" ] || id="$id+dirty"
-    echo "$id" >"$TARGET_DIR/build-id"
 }
 
 # Runs one target in segments of $SEGMENT executions until it has $RUNS (counting what an
@@ -120,7 +127,7 @@ run_target() {
     local log_file="$FUZZ/work/$target.log"
     mkdir -p "$work" "$artifacts" "$FUZZ/corpus/$target" "$FUZZ/regressions/$target"
     local build execs=0 seconds=0 crashes=0 status=0
-    build=$(cat "$TARGET_DIR/build-id")
+    build=$(cat "$TARGET_DIR/build-id.$target")
     if [ "${FUZZ_RESUME:-1}" = 1 ]; then
         read -r execs seconds < <(previous "$target" "$build")
     fi
